@@ -1,0 +1,63 @@
+"""Settings read from the environment, with the embedded defaults `make run` uses."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///var/govflow.db"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one govflow process."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    forms_dir: Path | None = None
+    script_timeout_s: float = 2.0
+    max_steps_per_command: int = 10_000
+    max_steps_per_instance: int = 1_000_000
+    command_retries: int = 20
+    bpmn_max_bytes: int = 5_000_000
+    timezone: str = "Asia/Shanghai"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        forms_dir_raw = os.environ.get("GOVFLOW_FORMS_DIR")
+        if forms_dir_raw:
+            forms_dir: Path | None = Path(forms_dir_raw)
+        else:
+            default_forms = Path.cwd() / "forms"
+            forms_dir = default_forms if default_forms.is_dir() else None
+        return cls(
+            database_url=os.environ.get("GOVFLOW_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            forms_dir=forms_dir,
+            script_timeout_s=_float("GOVFLOW_SCRIPT_TIMEOUT", 2.0),
+            max_steps_per_command=_int("GOVFLOW_MAX_STEPS_PER_COMMAND", 10_000),
+            max_steps_per_instance=_int("GOVFLOW_MAX_STEPS_PER_INSTANCE", 1_000_000),
+            command_retries=_int("GOVFLOW_COMMAND_RETRIES", 20),
+            bpmn_max_bytes=_int("GOVFLOW_BPMN_MAX_BYTES", 5_000_000),
+            timezone=os.environ.get("GOVFLOW_TIMEZONE") or "Asia/Shanghai",
+        )

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, database wiring and Alembic migrations."""

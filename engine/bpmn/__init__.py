@@ -1,0 +1,1 @@
+"""Reading BPMN: safe XML parsing, the SpiffWorkflow parser setup, and model lint."""

@@ -1,0 +1,330 @@
+"""SpiffWorkflow parser setup for govflow: Camunda Modeler files and plain BPMN alike.
+
+`parse_sources` turns a set of BPMN files into process specs, and every way that can fail
+into a `Problem` with file and line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    StartEvent,
+)
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import (
+    CamundaBoundaryEventParser,
+    CamundaIntermediateCatchEventParser,
+    CamundaIntermediateThrowEventParser,
+    CamundaStartEventParser,
+)
+from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
+
+from engine.bpmn import timers
+from engine.bpmn.problems import Problem
+from engine.bpmn.safe_xml import UnsafeXml, parse_xml_bytes
+from engine.bpmn.specs import GovflowUserTask, PassThroughManualTask, PassThroughTask
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = CAMUNDA_MODEL_NS
+
+_TRAILING_CODE = re.compile(r"[\(（\[【]\s*([A-Za-z][\w-]*)\s*[\)）\]】]\s*$")
+_OWNER_TERM = re.compile(r"^(user|group)\((.+)\)$")
+
+
+def resolve_department(lane_name: str | None, departments: Mapping[str, str]) -> str | None:
+    """The department code a lane stands for: its code, its name, or `名称 (code)`."""
+    if not lane_name:
+        return None
+    name = lane_name.strip()
+    by_lower = {code.lower(): code for code in departments}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    for code, dept_name in departments.items():
+        if dept_name and dept_name.strip() == name:
+            return code
+    match = _TRAILING_CODE.search(name)
+    if match and match.group(1).lower() in by_lower:
+        return by_lower[match.group(1).lower()]
+    return None
+
+
+def split_list(raw: str | None) -> list[str]:
+    """Split a comma-separated attribute, keeping `${...}` expressions whole."""
+    if raw is None:
+        return []
+    items: list[str] = []
+    depth = 0
+    current = ""
+    for char in raw:
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    return [item.strip() for item in items if item.strip()]
+
+
+class TimerExpressionMixin:
+    """Turn modeler-style timer texts into Python expressions (see engine.bpmn.timers)."""
+
+    def parse_timer_event(self, event: Any) -> Any:
+        definition = super().parse_timer_event(event)  # type: ignore[misc]
+        definition.expression = timers.to_python_expression(definition.expression)
+        return definition
+
+
+class StartEventParser(TimerExpressionMixin, CamundaStartEventParser):
+    pass
+
+
+class IntermediateCatchEventParser(TimerExpressionMixin, CamundaIntermediateCatchEventParser):
+    pass
+
+
+class IntermediateThrowEventParser(TimerExpressionMixin, CamundaIntermediateThrowEventParser):
+    pass
+
+
+class BoundaryEventParser(TimerExpressionMixin, CamundaBoundaryEventParser):
+    pass
+
+
+class UserTaskParser(CamundaTaskParser):
+    """User tasks with Camunda assignment attributes, BPMN potential owners, or a lane."""
+
+    def create_task(self) -> GovflowUserTask:
+        return self.spec_class(
+            self.spec, self.bpmn_id, assignment=self.parse_assignment(), **self.bpmn_attributes
+        )
+
+    def parse_assignment(self) -> dict[str, Any]:
+        groups = split_list(self.attribute("candidateGroups", "camunda"))
+        users = split_list(self.attribute("candidateUsers", "camunda"))
+        for owner in self.xpath(
+            "./bpmn:potentialOwner/bpmn:resourceAssignmentExpression/bpmn:formalExpression"
+        ):
+            for term in split_list(owner.text):
+                match = _OWNER_TERM.match(term)
+                if match and match.group(1) == "user":
+                    users.append(match.group(2).strip())
+                elif match:
+                    groups.append(match.group(2).strip())
+                else:
+                    groups.append(term)
+        lane_department = resolve_department(self.lane, self.process_parser.parser.departments)
+        if not groups and lane_department:
+            groups = [lane_department]
+        return {
+            "candidate_groups": groups,
+            "candidate_users": users,
+            "assignee": self.attribute("assignee", "camunda"),
+            "form_key": self.attribute("formKey", "camunda"),
+            "due_date": self.attribute("dueDate", "camunda"),
+            "follow_up_date": self.attribute("followUpDate", "camunda"),
+            "priority": self.attribute("priority", "camunda"),
+            "lane": self.lane,
+        }
+
+
+class GovflowParser(CamundaParser):
+    """CamundaParser with govflow's user tasks, pass-through tasks and timer texts."""
+
+    OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, tuple[Any, Any]]] = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (UserTaskParser, GovflowUserTask),
+        full_tag("task"): (CamundaTaskParser, PassThroughTask),
+        full_tag("manualTask"): (CamundaTaskParser, PassThroughManualTask),
+        full_tag("startEvent"): (StartEventParser, StartEvent),
+        full_tag("intermediateCatchEvent"): (IntermediateCatchEventParser, IntermediateCatchEvent),
+        full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser, IntermediateThrowEvent),
+        full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
+    }
+
+    def __init__(self, departments: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.departments: Mapping[str, str] = departments or {}
+
+
+@dataclass
+class SourceFile:
+    """One uploaded or read file: its name (as the user knows it) and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass
+class ParsedProcess:
+    process_id: str
+    name: str
+    filename: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    files: list[str]
+
+
+@dataclass
+class ParsedBundle:
+    processes: dict[str, ParsedProcess] = field(default_factory=dict)
+    roots: dict[str, etree._Element] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def element_lines(root: etree._Element) -> dict[str, int]:
+    """Map every element id in a document to the line it starts on."""
+    lines: dict[str, int] = {}
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        node_id = node.get("id")
+        if node_id and node_id not in lines and node.sourceline is not None:
+            lines[node_id] = node.sourceline
+    return lines
+
+
+def read_roots(
+    sources: list[SourceFile], max_bytes: int | None = None
+) -> tuple[dict[str, etree._Element], list[Problem]]:
+    """Safely parse each file; a file that is not BPMN becomes a problem, not an exception."""
+    roots: dict[str, etree._Element] = {}
+    problems: list[Problem] = []
+    for source in sources:
+        try:
+            root = parse_xml_bytes(source.data, source.name, max_bytes=max_bytes)
+        except UnsafeXml as exc:
+            problems.append(exc.problem)
+            continue
+        if root.tag != f"{{{BPMN_NS}}}definitions":
+            problems.append(
+                Problem(
+                    source.name,
+                    root.sourceline,
+                    f"not a BPMN 2.0 file: the root element is {etree.QName(root).localname!r} "
+                    f"in namespace {etree.QName(root).namespace!r}, expected bpmn:definitions",
+                )
+            )
+            continue
+        roots[source.name] = root
+    return roots, problems
+
+
+def validation_problem(
+    exc: ValidationException, lines: Mapping[str, Mapping[str, int]], default_file: str
+) -> Problem:
+    """A Spiff ValidationException as a located, readable problem."""
+    file_name = exc.file_name or default_file
+    line = lines.get(file_name, {}).get(exc.id) if exc.id else None
+    if line is None and isinstance(exc.line_number, int):
+        line = exc.line_number
+    message = str(exc.args[0]) if exc.args else str(exc)
+    if "RecursionError" in message:
+        message = (
+            "the flow is too long for the parser to follow in one chain; "
+            "split it with a subprocess or call activity"
+        )
+    where = f"{exc.tag} {exc.id!r}: " if exc.id else ""
+    return Problem(file_name, line, f"{where}{message}")
+
+
+def parse_sources(
+    sources: list[SourceFile],
+    departments: Mapping[str, str] | None = None,
+    max_bytes: int | None = None,
+) -> ParsedBundle:
+    """Parse BPMN files together (so call activities may cross files) into process specs."""
+    bundle = ParsedBundle()
+    roots, problems = read_roots(sources, max_bytes)
+    bundle.roots = roots
+    bundle.problems.extend(problems)
+    lines = {name: element_lines(root) for name, root in roots.items()}
+    parser = GovflowParser(departments)
+    for name, root in roots.items():
+        try:
+            parser.add_bpmn_xml(root.getroottree(), filename=name)
+        except ValidationException as exc:
+            bundle.problems.append(validation_problem(exc, lines, name))
+        except Exception as exc:  # Spiff raises bare errors for some malformed references
+            bundle.problems.append(Problem(name, None, f"cannot read the model: {exc}"))
+    executable = [pid for pid, pp in parser.process_parsers.items() if _is_top_level(pp, roots)]
+    for name, root in roots.items():
+        processes = root.findall(f"{{{BPMN_NS}}}process")
+        if processes and not any(p.get("isExecutable", "true") == "true" for p in processes):
+            bundle.problems.append(
+                Problem(
+                    name,
+                    processes[0].sourceline,
+                    'no executable process in this file: set isExecutable="true" on the process '
+                    "(in Camunda Modeler: the 'Executable' checkbox)",
+                )
+            )
+    for process_id in executable:
+        process_parser = parser.process_parsers[process_id]
+        filename = process_parser.filename or ""
+        try:
+            spec = parser.get_spec(process_id)
+            subprocess_specs = parser.get_subprocess_specs(process_id)
+        except ValidationException as exc:
+            bundle.problems.append(validation_problem(exc, lines, filename))
+            continue
+        except RecursionError:
+            bundle.problems.append(
+                Problem(
+                    filename,
+                    lines.get(filename, {}).get(process_id),
+                    f"process {process_id!r}: the flow is too long for the parser to follow in "
+                    "one chain; split it with a subprocess or call activity",
+                )
+            )
+            continue
+        except Exception as exc:
+            bundle.problems.append(
+                Problem(
+                    filename,
+                    lines.get(filename, {}).get(process_id),
+                    f"process {process_id!r} cannot be read: {exc}",
+                )
+            )
+            continue
+        files = sorted(
+            {filename}
+            | {
+                parser.process_parsers[sp].filename or filename
+                for sp in subprocess_specs
+                if sp in parser.process_parsers
+            }
+        )
+        bundle.processes[process_id] = ParsedProcess(
+            process_id=process_id,
+            name=process_parser.get_name(),
+            filename=filename,
+            spec=spec,
+            subprocess_specs=subprocess_specs,
+            files=files,
+        )
+    return bundle
+
+
+def _is_top_level(process_parser: Any, roots: Mapping[str, etree._Element]) -> bool:
+    """An executable bpmn:process element (not an embedded subprocess parser)."""
+    node = process_parser.node
+    return (
+        node.tag == f"{{{BPMN_NS}}}process"
+        and node.get("isExecutable", "true") == "true"
+        and process_parser.filename in roots
+    )

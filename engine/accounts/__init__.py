@@ -1,0 +1,1 @@
+"""Who may do what: departments, users, roles, passwords and task permissions."""

@@ -1,0 +1,1 @@
+"""Running instances: the command runner and everything it needs to step SpiffWorkflow safely."""

@@ -1,0 +1,285 @@
+"""The commands that change an instance, each refused (changing nothing) when it should be."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.exceptions import TaskNotFoundException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine.accounts import permissions
+from engine.accounts.directory import load_actor
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.runtime.forms import form_name, validate_submission
+from engine.runtime.projections import jsonable
+from engine.runtime.runner import CommandContext
+from engine.runtime.sandbox import storable_problem
+from engine.runtime.stepper import StepResult, record_failure
+from engine.store.models import HumanTask, Incident, TaskCandidate, User
+
+
+def _task_row(session: Session, task_id: str) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    return row
+
+
+def _require_open(row: HumanTask) -> None:
+    if row.state == "completed":
+        raise Conflict(
+            f"task {row.id} ({row.name}) was already completed by {row.completed_by}",
+            {"completed_at": row.completed_at.isoformat() if row.completed_at else None},
+        )
+    if row.state != "open":
+        raise Conflict(f"task {row.id} ({row.name}) is {row.state}: the case has moved on")
+
+
+def _forbid_unless_candidate(ctx: CommandContext, row: HumanTask) -> None:
+    if row.assignee == ctx.actor.username:
+        return
+    if not permissions.is_candidate(ctx.actor, row.candidate_groups, row.candidate_users):
+        groups = ", ".join(row.candidate_groups) or "no department"
+        raise Forbidden(
+            f"task {row.id} ({row.name}) belongs to {groups}; "
+            f"{ctx.actor.username} is not among its candidates"
+        )
+
+
+def _close_candidates(ctx: CommandContext, task_id: str) -> None:
+    ctx.session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
+
+
+@dataclass
+class _TaskCommand:
+    task_id: str
+    needs_workflow = False
+    allowed_when_suspended = False
+    allowed_when_ended = False
+
+    def instance_id_for(self, session: Session) -> str:
+        return _task_row(session, self.task_id).instance_id
+
+    def _start(self, ctx: CommandContext) -> HumanTask:
+        row = _task_row(ctx.session, self.task_id)
+        _require_open(row)
+        ctx.audit_task_id = row.id
+        ctx.audit_element_id = row.element_id
+        return row
+
+
+@dataclass
+class ClaimTask(_TaskCommand):
+    name = "claim"
+
+    def apply(self, ctx: CommandContext) -> HumanTask:
+        row = self._start(ctx)
+        if row.assignee == ctx.actor.username:
+            ctx.changed = False
+            return row
+        if row.assignee is not None:
+            raise Conflict(f"task {row.id} ({row.name}) is already claimed by {row.assignee}")
+        _forbid_unless_candidate(ctx, row)
+        row.assignee = ctx.actor.username
+        row.claimed_at = ctx.now
+        return row
+
+
+@dataclass
+class UnclaimTask(_TaskCommand):
+    name = "unclaim"
+
+    def apply(self, ctx: CommandContext) -> HumanTask:
+        row = self._start(ctx)
+        if row.assignee is None:
+            ctx.changed = False
+            return row
+        if row.assignee != ctx.actor.username and not permissions.may_manage_assignment(ctx.actor):
+            raise Forbidden(
+                f"task {row.id} is claimed by {row.assignee}; only they or ops may release it"
+            )
+        ctx.audit_details["previous_assignee"] = row.assignee
+        row.assignee = None
+        row.claimed_at = None
+        return row
+
+
+@dataclass
+class AssignTask(_TaskCommand):
+    user: str = ""
+    name = "assign"
+
+    def apply(self, ctx: CommandContext) -> HumanTask:
+        row = self._start(ctx)
+        target = ctx.session.scalars(select(User).where(User.username == self.user)).first()
+        if target is None or not target.active:
+            raise InvalidInput(
+                f"no active user {self.user!r}", [{"path": "$.user", "message": "unknown user"}]
+            )
+        if not permissions.may_manage_assignment(ctx.actor):
+            if row.assignee not in (None, ctx.actor.username):
+                raise Conflict(f"task {row.id} is claimed by {row.assignee}")
+            _forbid_unless_candidate(ctx, row)
+            target_actor = load_actor(ctx.session, self.user)
+            if not permissions.is_candidate(
+                target_actor, row.candidate_groups, row.candidate_users
+            ):
+                raise Forbidden(
+                    f"{self.user} is not a candidate for task {row.id}; ask ops to assign it"
+                )
+        ctx.audit_data = {"user": self.user}
+        ctx.audit_details["previous_assignee"] = row.assignee
+        row.assignee = self.user
+        row.claimed_at = ctx.now
+        return row
+
+
+@dataclass
+class CompleteTask(_TaskCommand):
+    data: dict[str, Any] = field(default_factory=dict)
+    name = "complete"
+    needs_workflow = True
+
+    def apply(self, ctx: CommandContext) -> HumanTask:
+        row = self._start(ctx)
+        if row.assignee is not None and row.assignee != ctx.actor.username:
+            raise Conflict(f"task {row.id} ({row.name}) is claimed by {row.assignee}")
+        _forbid_unless_candidate(ctx, row)
+        schema = ctx.version.forms.get(form_name(row.form_key)) if row.form_key else None
+        errors = validate_submission(schema, self.data)
+        if errors:
+            raise InvalidInput(
+                f"form data is invalid ({len(errors)} problem{'s' if len(errors) != 1 else ''})",
+                [e.to_dict() for e in errors],
+            )
+        for key, value in self.data.items():
+            problem = storable_problem(value, key)
+            if problem:
+                raise InvalidInput(problem, [{"path": f"$.{key}", "message": problem}])
+        try:
+            task = ctx.workflow.get_task_from_id(UUID(self.task_id))
+        except TaskNotFoundException:
+            raise Conflict(f"task {row.id} is no longer part of the case") from None
+        if task is None or task.state != TaskState.READY:
+            raise Conflict(f"task {row.id} ({row.name}) is not ready to be completed")
+        task.data.update(self.data)
+        ctx.run_task(task)
+        row.state = "completed"
+        row.completed_at = ctx.now
+        row.completed_by = ctx.actor.username
+        if row.assignee is None:
+            row.assignee = ctx.actor.username
+            row.claimed_at = ctx.now
+        _close_candidates(ctx, row.id)
+        ctx.audit_data = jsonable(self.data)
+        return row
+
+
+@dataclass
+class _InstanceCommand:
+    instance_id: str
+    reason: str = ""
+    needs_workflow = True
+    allowed_when_suspended = False
+    allowed_when_ended = False
+
+    def instance_id_for(self, session: Session) -> str:
+        return self.instance_id
+
+    def _require_ops(self, ctx: CommandContext) -> None:
+        if not ctx.actor.has_role("ops", "admin"):
+            raise Forbidden(f"{self.name} needs the ops or admin role")  # type: ignore[attr-defined]
+        if self.reason:
+            ctx.audit_data = {"reason": self.reason}
+
+
+def _resolve_open_incidents(ctx: CommandContext, resolution: str) -> None:
+    for incident in ctx.session.scalars(
+        select(Incident).where(
+            Incident.instance_id == ctx.instance.id, Incident.resolved_at.is_(None)
+        )
+    ):
+        incident.resolved_at = ctx.now
+        incident.resolved_by = f"{ctx.actor.username} ({resolution})"
+
+
+@dataclass
+class CancelInstance(_InstanceCommand):
+    name = "cancel"
+    allowed_when_suspended = True
+
+    def apply(self, ctx: CommandContext) -> None:
+        self._require_ops(ctx)
+        ctx.workflow.cancel()
+        ctx.forced_status = "cancelled"
+        _resolve_open_incidents(ctx, "instance cancelled")
+
+
+@dataclass
+class SuspendInstance(_InstanceCommand):
+    name = "suspend"
+    needs_workflow = False
+
+    def apply(self, ctx: CommandContext) -> None:
+        self._require_ops(ctx)
+        ctx.forced_status = "suspended"
+
+
+@dataclass
+class ResumeInstance(_InstanceCommand):
+    name = "resume"
+    allowed_when_suspended = True
+
+    def apply(self, ctx: CommandContext) -> None:
+        self._require_ops(ctx)
+        if ctx.instance.status != "suspended":
+            raise Conflict(f"instance {ctx.instance.id} is not suspended")
+        _ = ctx.workflow
+
+
+@dataclass
+class RetryIncident:
+    incident_id: int
+    reason: str = ""
+    name = "retry"
+    needs_workflow = True
+    allowed_when_suspended = False
+    allowed_when_ended = False
+
+    def instance_id_for(self, session: Session) -> str:
+        incident = session.get(Incident, self.incident_id)
+        if incident is None:
+            raise NotFound(f"no incident {self.incident_id}")
+        return incident.instance_id
+
+    def apply(self, ctx: CommandContext) -> Incident:
+        if not ctx.actor.has_role("ops", "admin"):
+            raise Forbidden("retrying an incident needs the ops or admin role")
+        incident = ctx.session.get(Incident, self.incident_id)
+        assert incident is not None
+        if incident.resolved_at is not None:
+            raise Conflict(f"incident {incident.id} is already resolved")
+        ctx.audit_data = {"incident": incident.id, "reason": self.reason}
+        ctx.audit_element_id = incident.element_id
+        if incident.task_id:
+            try:
+                task = ctx.workflow.get_task_from_id(UUID(incident.task_id))
+            except TaskNotFoundException:
+                task = None
+            if task is not None and task.state == TaskState.ERROR:
+                task._set_state(TaskState.FUTURE)
+                try:
+                    task.task_spec._update(task)
+                except Exception as exc:  # the element fails again at once
+                    result = StepResult()
+                    record_failure(result, exc, task)
+                    ctx.failures.extend(result.failures)
+        else:
+            _ = ctx.workflow
+        incident.resolved_at = ctx.now
+        incident.resolved_by = ctx.actor.username
+        return incident

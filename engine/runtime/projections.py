@@ -1,0 +1,320 @@
+"""Deriving the queryable tables from an instance's workflow, inside the command's transaction.
+
+The worklist, element counters, timers and message subscriptions are never edited on their
+own: after every command they are brought in line with the document, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine.bpmn.specs import GovflowUserTask
+from engine.runtime import assignment
+from engine.runtime.sandbox import Sandbox
+from engine.store.models import (
+    ElementState,
+    HumanTask,
+    Incident,
+    Instance,
+    MessageSubscription,
+    TaskCandidate,
+    Timer,
+)
+
+ACTIVE_STATES = TaskState.WAITING | TaskState.READY | TaskState.STARTED
+
+
+def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
+    yield from workflow.tasks.values()
+    for subprocess in workflow.subprocesses.values():
+        yield from subprocess.tasks.values()
+
+
+def element_id(task: Task) -> str | None:
+    return getattr(task.task_spec, "bpmn_id", None)
+
+
+def snapshot_states(workflow: BpmnWorkflow) -> dict[UUID, int]:
+    return {task.id: task._state for task in all_tasks(workflow)}
+
+
+class ElementCounter:
+    """Counts tokens that passed, failed or were cancelled per element during one command."""
+
+    def __init__(self, before: dict[UUID, int]) -> None:
+        self.before = before
+        self.completed: dict[str, int] = defaultdict(int)
+        self.failed: dict[str, int] = defaultdict(int)
+        self.cancelled: dict[str, int] = defaultdict(int)
+        self._seen: set[UUID] = set()
+
+    def account(self, tasks: list[Task] | Iterator[Task]) -> None:
+        for task in tasks:
+            if task.id in self._seen:
+                continue
+            element = element_id(task)
+            if element is None:
+                continue
+            old = self.before.get(task.id)
+            state = task._state
+            if state == old:
+                continue
+            if state == TaskState.COMPLETED:
+                self._seen.add(task.id)
+                self.completed[element] += 1
+            elif state == TaskState.ERROR:
+                self._seen.add(task.id)
+                self.failed[element] += 1
+            elif state == TaskState.CANCELLED and old is not None and old & ACTIVE_STATES:
+                self._seen.add(task.id)
+                if not isinstance(task.task_spec, BoundaryEvent):
+                    self.cancelled[element] += 1
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = {}
+        for name, counts in (
+            ("completed", self.completed),
+            ("failed", self.failed),
+            ("cancelled", self.cancelled),
+        ):
+            if counts:
+                result[name] = dict(counts)
+        return result
+
+
+def jsonable(value: Any) -> Any:
+    """Case data for display and search: dates as ISO text, decimals as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    return repr(value)
+
+
+def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """What the case data looks like now: the last step's data plus every active branch's."""
+    if workflow.completed:
+        return dict(workflow.data)
+    merged: dict[str, Any] = {}
+    if workflow.last_task is not None:
+        merged.update(workflow.last_task.data)
+    active = [t for t in workflow.tasks.values() if t._state & ACTIVE_STATES]
+    for task in sorted(active, key=lambda t: t.last_state_change):
+        merged.update(task.data)
+    return merged
+
+
+def sync_element_states(
+    session: Session, instance_id: str, workflow: BpmnWorkflow, counter: ElementCounter
+) -> None:
+    active: dict[str, int] = defaultdict(int)
+    for task in all_tasks(workflow):
+        element = element_id(task)
+        if element is None or not task._state & ACTIVE_STATES:
+            continue
+        if isinstance(task.task_spec, BoundaryEvent):
+            continue
+        active[element] += 1
+    rows = {
+        row.element_id: row
+        for row in session.scalars(
+            select(ElementState).where(ElementState.instance_id == instance_id)
+        )
+    }
+    elements = (
+        set(rows)
+        | set(active)
+        | set(counter.completed)
+        | set(counter.failed)
+        | set(counter.cancelled)
+    )
+    for element in elements:
+        row = rows.get(element)
+        if row is None:
+            row = ElementState(
+                instance_id=instance_id,
+                element_id=element,
+                active=0,
+                completed=0,
+                failed=0,
+                cancelled=0,
+            )
+            session.add(row)
+        row.active = active.get(element, 0)
+        row.completed = (row.completed or 0) + counter.completed.get(element, 0)
+        row.failed = (row.failed or 0) + counter.failed.get(element, 0)
+        row.cancelled = (row.cancelled or 0) + counter.cancelled.get(element, 0)
+
+
+def ready_human_tasks(workflow: BpmnWorkflow) -> list[Task]:
+    return [t for t in all_tasks(workflow) if t._state == TaskState.READY and t.task_spec.manual]
+
+
+def sync_human_tasks(
+    session: Session,
+    instance: Instance,
+    workflow: BpmnWorkflow,
+    sandbox: Sandbox,
+    now: datetime,
+    tz: ZoneInfo,
+) -> list[tuple[Task, str]]:
+    """Open rows for new ready user tasks, close rows whose task went away.
+
+    Returns (task, problem) for assignment attributes that could not be evaluated.
+    """
+    problems: list[tuple[Task, str]] = []
+    ready = {str(t.id): t for t in ready_human_tasks(workflow)}
+    open_rows = {
+        row.id: row
+        for row in session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == "open")
+        )
+    }
+    for task_id, row in open_rows.items():
+        if task_id in ready:
+            continue
+        row.state = "cancelled"
+        row.completed_at = now
+        session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
+    for task_id, task in ready.items():
+        if task_id in open_rows:
+            continue
+        if session.get(HumanTask, task_id) is not None:
+            continue
+        spec = task.task_spec
+        raw = spec.assignment if isinstance(spec, GovflowUserTask) else {}
+        resolved = assignment.evaluate(raw, task.data, sandbox, now, tz)
+        for problem in resolved.problems:
+            problems.append((task, problem))
+        session.add(
+            HumanTask(
+                id=task_id,
+                instance_id=instance.id,
+                element_id=element_id(task) or spec.name,
+                name=getattr(spec, "bpmn_name", None) or spec.name,
+                definition_key=instance.definition_key,
+                business_key=instance.business_key,
+                state="open",
+                assignee=resolved.assignee,
+                candidate_groups=resolved.candidate_groups,
+                candidate_users=resolved.candidate_users,
+                form_key=resolved.form_key,
+                due_at=resolved.due_at,
+                follow_up_at=resolved.follow_up_at,
+                priority=resolved.priority,
+                created_at=now,
+                claimed_at=now if resolved.assignee else None,
+            )
+        )
+        session.flush()
+        for group in resolved.candidate_groups:
+            session.add(TaskCandidate(task_id=task_id, kind="group", value=group))
+        for user in resolved.candidate_users:
+            session.add(TaskCandidate(task_id=task_id, kind="user", value=user))
+    return problems
+
+
+def _timer_due(task: Task) -> datetime | None:
+    value = task.internal_data.get("event_value")
+    if not value:
+        return None
+    try:
+        if isinstance(value, str) and value.upper().startswith("R"):
+            _cycles, start, _duration = TimerEventDefinition.parse_iso_recurring_interval(value)
+            return start
+        return TimerEventDefinition.get_datetime(value)
+    except Exception:
+        return None
+
+
+def sync_waits(session: Session, instance_id: str, workflow: BpmnWorkflow) -> None:
+    """Timers and message subscriptions of the tasks that now wait for an event."""
+    timers: dict[str, tuple[str, datetime]] = {}
+    subscriptions: dict[str, tuple[str, str]] = {}
+    for task in all_tasks(workflow):
+        if task._state != TaskState.WAITING:
+            continue
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition):
+            due = _timer_due(task)
+            if due is not None:
+                timers[str(task.id)] = (element_id(task) or task.task_spec.name, due)
+        elif isinstance(definition, MessageEventDefinition):
+            subscriptions[str(task.id)] = (element_id(task) or task.task_spec.name, definition.name)
+    existing_timers = {
+        row.task_id: row
+        for row in session.scalars(
+            select(Timer).where(Timer.instance_id == instance_id, Timer.state == "waiting")
+        )
+    }
+    for task_id, row in existing_timers.items():
+        if task_id not in timers:
+            row.state = "done"
+        else:
+            row.due_at = timers[task_id][1]
+    for task_id, (element, due) in timers.items():
+        if task_id not in existing_timers:
+            session.add(
+                Timer(instance_id=instance_id, task_id=task_id, element_id=element, due_at=due)
+            )
+    existing_subs = {
+        row.task_id: row
+        for row in session.scalars(
+            select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+        )
+    }
+    for task_id, row in existing_subs.items():
+        if task_id not in subscriptions:
+            session.delete(row)
+    for task_id, (element, name) in subscriptions.items():
+        if task_id not in existing_subs:
+            session.add(
+                MessageSubscription(
+                    instance_id=instance_id, task_id=task_id, element_id=element, message_name=name
+                )
+            )
+
+
+def open_incident_count(session: Session, instance_id: str) -> int:
+    return len(
+        list(
+            session.scalars(
+                select(Incident.id).where(
+                    Incident.instance_id == instance_id, Incident.resolved_at.is_(None)
+                )
+            )
+        )
+    )
+
+
+def derive_status(workflow: BpmnWorkflow, open_incidents: int) -> str:
+    if open_incidents:
+        return "error"
+    if workflow.completed or workflow.is_completed():
+        return "completed"
+    if ready_human_tasks(workflow):
+        return "running"
+    return "waiting"

@@ -1,0 +1,207 @@
+"""Read-only views: worklists, task details and instance details, with permission checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from engine.accounts import permissions
+from engine.accounts.actor import Actor
+from engine.errors import Forbidden, InvalidInput, NotFound
+from engine.runtime import clock
+from engine.store.models import (
+    AuditEvent,
+    ElementState,
+    HumanTask,
+    Incident,
+    Instance,
+    TaskCandidate,
+)
+
+TASK_SCOPES = ("mine", "group", "all")
+TASK_STATES = ("open", "completed", "cancelled", "any")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def task_to_dict(row: HumanTask, now: datetime | None = None) -> dict[str, Any]:
+    now = now or clock.now()
+    return {
+        "id": row.id,
+        "instance_id": row.instance_id,
+        "definition_key": row.definition_key,
+        "business_key": row.business_key,
+        "element_id": row.element_id,
+        "name": row.name,
+        "state": row.state,
+        "assignee": row.assignee,
+        "candidate_groups": list(row.candidate_groups or []),
+        "candidate_users": list(row.candidate_users or []),
+        "form_key": row.form_key,
+        "priority": row.priority,
+        "due_at": _iso(row.due_at),
+        "follow_up_at": _iso(row.follow_up_at),
+        "overdue": bool(row.state == "open" and row.due_at is not None and row.due_at < now),
+        "created_at": _iso(row.created_at),
+        "claimed_at": _iso(row.claimed_at),
+        "completed_at": _iso(row.completed_at),
+        "completed_by": row.completed_by,
+    }
+
+
+def list_tasks(
+    session: Session,
+    actor: Actor,
+    scope: str = "group",
+    group: str | None = None,
+    state: str = "open",
+    overdue: bool | None = None,
+    q: str | None = None,
+    limit: int = 200,
+) -> list[HumanTask]:
+    """A worklist, sorted by due date (soonest first), then priority."""
+    if scope not in TASK_SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(TASK_SCOPES)}")
+    if state not in TASK_STATES:
+        raise InvalidInput(f"state must be one of {', '.join(TASK_STATES)}")
+    query = select(HumanTask)
+    if state != "any":
+        query = query.where(HumanTask.state == state)
+    if scope == "mine":
+        query = query.where(HumanTask.assignee == actor.username)
+    elif scope == "group":
+        groups = set(actor.departments)
+        if group is not None:
+            if group not in groups and not actor.has_role("ops", "admin"):
+                raise Forbidden(f"{actor.username} is not in department {group!r}")
+            groups = {group}
+        candidate = or_(
+            and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(groups))),
+            and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username)
+            if group is None
+            else False,
+        )
+        query = query.where(exists().where(TaskCandidate.task_id == HumanTask.id).where(candidate))
+    else:
+        if not actor.has_role("ops", "admin"):
+            raise Forbidden("listing all tasks needs the ops or admin role")
+        if group is not None:
+            query = query.where(
+                exists().where(
+                    TaskCandidate.task_id == HumanTask.id,
+                    TaskCandidate.kind == "group",
+                    TaskCandidate.value == group,
+                )
+            )
+    if overdue is not None:
+        now = clock.now()
+        query = query.where(
+            and_(HumanTask.due_at.is_not(None), HumanTask.due_at < now)
+            if overdue
+            else or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now)
+        )
+    if q:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(
+                HumanTask.name.like(pattern, escape="\\"),
+                HumanTask.business_key.like(pattern, escape="\\"),
+            )
+        )
+    query = query.order_by(
+        HumanTask.due_at.is_(None),
+        HumanTask.due_at,
+        HumanTask.priority.desc(),
+        HumanTask.created_at,
+    ).limit(max(1, min(limit, 1000)))
+    return list(session.scalars(query))
+
+
+def get_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    if not permissions.may_see_task(actor, row.assignee, row.candidate_groups, row.candidate_users):
+        raise Forbidden(f"task {task_id} belongs to {', '.join(row.candidate_groups) or 'nobody'}")
+    return row
+
+
+def instance_to_dict(row: Instance) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "definition_key": row.definition_key,
+        "version": row.definition_version,
+        "business_key": row.business_key,
+        "status": row.status,
+        "started_at": _iso(row.started_at),
+        "started_by": row.started_by,
+        "updated_at": _iso(row.updated_at),
+        "ended_at": _iso(row.ended_at),
+    }
+
+
+def instance_detail(session: Session, instance_id: str) -> dict[str, Any]:
+    row = session.get(Instance, instance_id)
+    if row is None:
+        raise NotFound(f"no instance {instance_id}")
+    tasks = session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.created_at)
+    )
+    incidents = session.scalars(
+        select(Incident).where(Incident.instance_id == instance_id).order_by(Incident.id)
+    )
+    elements = session.scalars(
+        select(ElementState)
+        .where(ElementState.instance_id == instance_id)
+        .order_by(ElementState.element_id)
+    )
+    history = session.scalars(
+        select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id)
+    )
+    now = clock.now()
+    return {
+        **instance_to_dict(row),
+        "variables": row.variables or {},
+        "tasks": [task_to_dict(t, now) for t in tasks],
+        "incidents": [
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "element_id": i.element_id,
+                "task_id": i.task_id,
+                "message": i.message,
+                "created_at": _iso(i.created_at),
+                "resolved_at": _iso(i.resolved_at),
+                "resolved_by": i.resolved_by,
+            }
+            for i in incidents
+        ],
+        "elements": [
+            {
+                "element_id": e.element_id,
+                "active": e.active,
+                "completed": e.completed,
+                "failed": e.failed,
+                "cancelled": e.cancelled,
+            }
+            for e in elements
+        ],
+        "history": [
+            {
+                "at": _iso(h.at),
+                "actor": h.actor,
+                "command": h.command,
+                "task_id": h.task_id,
+                "element_id": h.element_id,
+                "data": h.data,
+                "details": h.details,
+            }
+            for h in history
+        ],
+    }

@@ -1,0 +1,422 @@
+"""The one code path every change to an instance goes through.
+
+load -> refresh timers -> apply command -> engine steps -> prune history -> projections ->
+save document and projections in one transaction, fenced by `UPDATE ... WHERE version = :seen`.
+A fence that fails (another command got there first) rolls everything back and the command is
+tried again on the fresh state; a command that is refused changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from engine.accounts.actor import Actor
+from engine.config import Settings
+from engine.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from engine.runtime import clock, projections
+from engine.runtime.history import prune_history
+from engine.runtime.projections import ElementCounter, jsonable
+from engine.runtime.sandbox import storable_problem
+from engine.runtime.scripting import GovflowScriptEngine, make_script_engine
+from engine.runtime.serializer import dump_workflow, load_workflow, spec_from_json
+from engine.runtime.stepper import Failure, StepResult, record_failure, run_engine_steps
+from engine.store.db import Database
+from engine.store.models import (
+    AuditEvent,
+    DefinitionVersion,
+    Incident,
+    Instance,
+    ProcessDefinition,
+)
+
+log = logging.getLogger("govflow.runner")
+
+ENDED = ("completed", "cancelled")
+
+
+@dataclass
+class LoadedVersion:
+    """A deployed definition version, restored once and shared read-only."""
+
+    id: int
+    definition_key: str
+    version: int
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    forms: dict[str, Any]
+
+
+class VersionCache:
+    """Restored specs by definition version id (least recently used ones are dropped)."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[int, LoadedVersion] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, session: Session, version_id: int) -> LoadedVersion:
+        with self._lock:
+            cached = self._items.get(version_id)
+            if cached is not None:
+                self._items.move_to_end(version_id)
+                return cached
+        row = session.get(DefinitionVersion, version_id)
+        if row is None:
+            raise NotFound(f"definition version {version_id} does not exist")
+        definition = session.get(ProcessDefinition, row.definition_id)
+        assert definition is not None
+        spec, subprocess_specs = spec_from_json(row.spec)
+        loaded = LoadedVersion(
+            row.id, definition.key, row.version, spec, subprocess_specs, dict(row.forms or {})
+        )
+        with self._lock:
+            self._items[version_id] = loaded
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return loaded
+
+
+@dataclass
+class Services:
+    """What commands need besides the database session."""
+
+    settings: Settings
+    database: Database
+    script_engine: GovflowScriptEngine
+    versions: VersionCache = field(default_factory=VersionCache)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+    @classmethod
+    def create(cls, settings: Settings, database: Database) -> Services:
+        return cls(settings, database, make_script_engine(settings.script_timeout_s))
+
+
+class Command(Protocol):
+    """A change to one instance. `apply` may refuse by raising a GovflowError."""
+
+    name: str
+    needs_workflow: bool
+    allowed_when_suspended: bool
+    allowed_when_ended: bool
+
+    def instance_id_for(self, session: Session) -> str: ...
+
+    def apply(self, ctx: CommandContext) -> Any: ...
+
+
+class CommandContext:
+    """The state a command works on: the instance row, the actor and (lazily) the workflow."""
+
+    def __init__(
+        self, services: Services, session: Session, instance: Instance, actor: Actor
+    ) -> None:
+        self.services = services
+        self.session = session
+        self.instance = instance
+        self.actor = actor
+        self.now = clock.now()
+        self.failures: list[Failure] = []
+        self.incidents: list[tuple[str, str | None, str | None, str]] = []
+        self.audit_task_id: str | None = None
+        self.audit_element_id: str | None = None
+        self.audit_data: dict[str, Any] | None = None
+        self.audit_details: dict[str, Any] = {}
+        self.forced_status: str | None = None
+        self.run_steps = True
+        self.changed = True
+        self._workflow: BpmnWorkflow | None = None
+        self.counter: ElementCounter | None = None
+
+    @property
+    def version(self) -> LoadedVersion:
+        return self.services.versions.get(self.session, self.instance.definition_version_id)
+
+    @property
+    def loaded(self) -> bool:
+        return self._workflow is not None
+
+    @property
+    def workflow(self) -> BpmnWorkflow:
+        if self._workflow is None:
+            version = self.version
+            self._workflow = load_workflow(
+                self.instance.document,
+                version.spec,
+                version.subprocess_specs,
+                self.services.script_engine,
+            )
+            self.counter = ElementCounter(projections.snapshot_states(self._workflow))
+        return self._workflow
+
+    def adopt(self, workflow: BpmnWorkflow) -> None:
+        """Use a freshly created workflow (start command)."""
+        self._workflow = workflow
+        self.counter = ElementCounter({})
+
+    def run_task(self, task: Task) -> None:
+        """Run one task (a completed user task, a retried element), containing its failure."""
+        result = StepResult()
+        try:
+            task.run()
+        except Exception as exc:
+            record_failure(result, exc, task)
+        self.failures.extend(result.failures)
+
+    def add_incident(
+        self, kind: str, message: str, task_id: str | None = None, element_id: str | None = None
+    ) -> None:
+        self.incidents.append((kind, task_id, element_id, message))
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in text
+
+
+class Runner:
+    """Executes commands against instances, one transaction each."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    # --- starting ----------------------------------------------------------------------------
+
+    def start(
+        self,
+        definition_key: str,
+        actor: Actor,
+        *,
+        version: int | None = None,
+        business_key: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> Instance:
+        variables = dict(variables or {})
+        if not isinstance(variables, dict):
+            raise InvalidInput("variables must be a JSON object")
+        for key, value in variables.items():
+            problem = storable_problem(value, key)
+            if problem:
+                raise InvalidInput(problem, [{"path": f"$.variables.{key}", "message": problem}])
+        with self.services.database.write_session() as session:
+            definition = session.scalars(
+                select(ProcessDefinition).where(ProcessDefinition.key == definition_key)
+            ).first()
+            if definition is None:
+                raise NotFound(f"no process definition {definition_key!r} is deployed")
+            wanted = version if version is not None else definition.latest_version
+            row = session.scalars(
+                select(DefinitionVersion).where(
+                    DefinitionVersion.definition_id == definition.id,
+                    DefinitionVersion.version == wanted,
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"process {definition_key!r} has no version {wanted}")
+            loaded = self.services.versions.get(session, row.id)
+            instance = Instance(
+                id=str(uuid.uuid4()),
+                definition_version_id=row.id,
+                definition_key=definition_key,
+                definition_version=row.version,
+                business_key=business_key,
+                status="running",
+                version=1,
+                document="",
+                variables={},
+                started_by=actor.username,
+                started_at=clock.now(),
+                updated_at=clock.now(),
+            )
+            session.add(instance)
+            session.flush()
+            ctx = CommandContext(self.services, session, instance, actor)
+            workflow = BpmnWorkflow(
+                loaded.spec, loaded.subprocess_specs, script_engine=self.services.script_engine
+            )
+            workflow.task_tree.data.update(variables)
+            ctx.adopt(workflow)
+            ctx.audit_data = jsonable(variables)
+            self._finish(ctx, "start", fenced=False)
+            return instance
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def execute(self, command: Command, actor: Actor) -> Any:
+        attempts = max(1, self.settings.command_retries)
+        last_error: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                return self._execute_once(command, actor)
+            except VersionConflict as exc:
+                last_error = exc
+            except (OperationalError, DBAPIError) as exc:
+                if not _is_retryable(exc):
+                    raise
+                last_error = exc
+            time.sleep(min(0.2, 0.002 * (2**attempt)) * random.random())
+        raise Conflict(
+            f"instance kept changing while {command.name} ran; tried {attempts} times",
+            {"last_error": str(last_error)},
+        )
+
+    def _execute_once(self, command: Command, actor: Actor) -> Any:
+        with self.services.database.write_session() as session:
+            instance_id = command.instance_id_for(session)
+            instance = session.get(Instance, instance_id)
+            if instance is None:
+                raise NotFound(f"no instance {instance_id}")
+            if instance.status == "suspended" and not command.allowed_when_suspended:
+                raise Conflict(f"instance {instance.id} is suspended; resume it first")
+            if instance.status in ENDED and not command.allowed_when_ended:
+                raise Conflict(f"instance {instance.id} is {instance.status}")
+            ctx = CommandContext(self.services, session, instance, actor)
+            if command.needs_workflow:
+                self._refresh_timers(ctx)
+            result = command.apply(ctx)
+            if ctx.changed:
+                self._finish(ctx, command.name, fenced=True)
+            return result
+
+    def _refresh_timers(self, ctx: CommandContext) -> None:
+        try:
+            ctx.workflow.refresh_timers()
+        except Exception as exc:
+            result = StepResult()
+            record_failure(result, exc, None)
+            ctx.failures.extend(result.failures)
+
+    # --- the common tail ---------------------------------------------------------------------
+
+    def _finish(self, ctx: CommandContext, command_name: str, fenced: bool) -> None:
+        session, instance = ctx.session, ctx.instance
+        seen = instance.version
+        details = dict(ctx.audit_details)
+        values: dict[str, Any] = {"version": seen + 1, "updated_at": ctx.now}
+        if ctx.loaded:
+            workflow = ctx.workflow
+            counter = ctx.counter
+            assert counter is not None
+            if ctx.run_steps and ctx.forced_status is None:
+                budget = self._step_budget(instance)
+                steps = run_engine_steps(workflow, budget, counter.account)
+                ctx.failures.extend(steps.failures)
+                values["steps_executed"] = (instance.steps_executed or 0) + steps.executed
+                details["executed"] = steps.executed
+                if steps.runaway:
+                    ctx.add_incident(
+                        "runaway",
+                        f"stopped after executing {steps.executed} tasks in one command "
+                        f"(limit {budget}); a loop without a wait state may be running away",
+                    )
+            counter.account(prune_history(workflow))
+            counter.account(projections.all_tasks(workflow))
+            values["document"] = dump_workflow(workflow)
+            values["variables"] = jsonable(projections.current_variables(workflow))
+        if fenced:
+            outcome = session.execute(
+                update(Instance)
+                .where(Instance.id == instance.id, Instance.version == seen)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if outcome.rowcount != 1:
+                raise VersionConflict(f"instance {instance.id} changed under {command_name}")
+            session.flush()
+        else:
+            for key, value in values.items():
+                setattr(instance, key, value)
+            session.flush()
+        status = instance.status
+        if ctx.loaded:
+            workflow = ctx.workflow
+            assert ctx.counter is not None
+            projections.sync_element_states(session, instance.id, workflow, ctx.counter)
+            problems = projections.sync_human_tasks(
+                session,
+                instance,
+                workflow,
+                self.services.script_engine.sandbox,
+                ctx.now,
+                self.services.tz,
+            )
+            for task, problem in problems:
+                ctx.add_incident("assignment", problem, str(task.id), projections.element_id(task))
+            projections.sync_waits(session, instance.id, workflow)
+            for failure in ctx.failures:
+                ctx.add_incident("failed", failure.message, failure.task_id, failure.element_id)
+            self._write_incidents(ctx)
+            status = ctx.forced_status or projections.derive_status(
+                workflow, projections.open_incident_count(session, instance.id)
+            )
+            summary = ctx.counter.summary()
+            if summary:
+                details["elements"] = summary
+        elif ctx.forced_status:
+            status = ctx.forced_status
+        if ctx.failures:
+            details["failures"] = [f.message for f in ctx.failures]
+        status_values: dict[str, Any] = {"status": status}
+        if status in ENDED and instance.ended_at is None:
+            status_values["ended_at"] = ctx.now
+        session.execute(
+            update(Instance)
+            .where(Instance.id == instance.id)
+            .values(**status_values)
+            .execution_options(synchronize_session=False)
+        )
+        set_committed_value(instance, "status", status)
+        details["status"] = status
+        session.add(
+            AuditEvent(
+                at=ctx.now,
+                actor=ctx.actor.username,
+                command=command_name,
+                instance_id=instance.id,
+                task_id=ctx.audit_task_id,
+                element_id=ctx.audit_element_id,
+                data=ctx.audit_data,
+                details=details,
+            )
+        )
+
+    def _step_budget(self, instance: Instance) -> int:
+        lifetime_left = self.settings.max_steps_per_instance - (instance.steps_executed or 0)
+        return max(0, min(self.settings.max_steps_per_command, lifetime_left))
+
+    def _write_incidents(self, ctx: CommandContext) -> None:
+        for kind, task_id, element, message in ctx.incidents:
+            ctx.session.add(
+                Incident(
+                    instance_id=ctx.instance.id,
+                    task_id=task_id,
+                    element_id=element,
+                    kind=kind,
+                    message=message,
+                    created_at=ctx.now,
+                )
+            )
+        ctx.session.flush()

@@ -1,0 +1,175 @@
+"""Guards for SpiffWorkflow 3.2.0 traps, applied once when `engine` is imported.
+
+Each guard has a regression test in tests/test_spiff_guards.py:
+
+- The task iterator stops descending at depth 1000, so after ~330 loop iterations a workflow
+  looks finished and `is_completed()` says True with work left. The depth limit is lifted and
+  the recursive ancestry walks (`is_descendant_of`, `find_ancestor`, the parallel gateway's
+  `remove_ancestor`) are made iterative so deep histories cannot exhaust the Python stack.
+- A join merges whole branch data, dropping one branch's change to a key another branch left
+  alone; it now merges three-way against the data at the split (engine.runtime.data_merge).
+- Timers read `datetime.now()` directly; they now read engine.runtime.clock so tests and ops
+  tooling can move time without sleeping.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from datetime import datetime, tzinfo
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskIterator, TaskState
+
+from engine.runtime import clock
+from engine.runtime.data_merge import three_way_merge
+
+UNLIMITED_DEPTH = sys.maxsize
+_applied = False
+
+
+def _lift_depth_default(cls: type) -> None:
+    init = cls.__init__
+    params = list(inspect.signature(init).parameters.values())
+    with_defaults = [p for p in params if p.default is not inspect.Parameter.empty]
+    defaults = list(init.__defaults__ or ())
+    for index, param in enumerate(with_defaults[: len(defaults)]):
+        if param.name == "max_depth":
+            defaults[index] = UNLIMITED_DEPTH
+    init.__defaults__ = tuple(defaults)
+
+
+def _is_descendant_of(self: Task, task: Task) -> bool:
+    current = self.parent
+    while current is not None:
+        if current is task:
+            return True
+        current = current.parent
+    return False
+
+
+def _find_ancestor(self: Task, spec_name: str) -> Task | None:
+    current = self.parent
+    while current is not None:
+        if current.task_spec.name == spec_name:
+            return current
+        current = current.parent
+    return None
+
+
+def _ancestry(task: Task) -> list[Task]:
+    chain = []
+    current: Task | None = task
+    while current is not None:
+        chain.append(current)
+        current = current.parent
+    return chain
+
+
+def deepest_common_ancestor(tasks: list[Task]) -> Task | None:
+    """The nearest task that every given task descends from (or is)."""
+    if not tasks:
+        return None
+    chain = _ancestry(tasks[0])
+    for other in tasks[1:]:
+        members = {id(t): index for index, t in enumerate(chain)}
+        current: Task | None = other
+        while current is not None and id(current) not in members:
+            current = current.parent
+        if current is None:
+            return None
+        chain = chain[members[id(current)] :]
+    return chain[0]
+
+
+def _merging_join_run_hook(self: UnstructuredJoin, my_task: Task) -> bool:
+    workflow = my_task.workflow
+    cutoff = 0.0
+    previous = _find_ancestor(my_task, self.name)
+    if previous is not None:
+        cutoff = previous.last_state_change
+    arrived = [
+        task
+        for task in workflow.tasks.values()
+        if task.task_spec == self
+        and task is not my_task
+        and task.has_state(TaskState.FINISHED_MASK)
+        and task.last_state_change >= cutoff
+        and not _is_descendant_of(my_task, task)
+    ]
+    arrived.sort(key=lambda t: t.last_state_change)
+    inputs = [t.parent for t in arrived if t.parent is not None]
+    if my_task.parent is not None:
+        inputs.append(my_task.parent)
+    base_task = deepest_common_ancestor(inputs)
+    base = base_task.data if base_task is not None else {}
+    my_task.data = three_way_merge(base, [t.data for t in inputs])
+    for task in arrived:
+        if task.has_state(TaskState.COMPLETED):
+            task._drop_children(force=True)
+    return True
+
+
+def _parallel_threshold(self: ParallelGateway, my_task: Task) -> bool:
+    tasks = my_task.workflow.get_tasks(spec_name=self.name)
+    waiting_inputs = set(self.inputs)
+
+    def remove_ancestor(task: Task | None) -> None:
+        while task is not None:
+            if task.task_spec in waiting_inputs:
+                waiting_inputs.remove(task.task_spec)
+                return
+            task = task.parent
+
+    for task in tasks:
+        if _is_descendant_of(task, my_task):
+            remove_ancestor(task)
+        elif _is_descendant_of(my_task, task):
+            continue
+        elif task.parent.state == TaskState.COMPLETED and task.parent.task_spec in waiting_inputs:
+            waiting_inputs.remove(task.parent.task_spec)
+    return len(waiting_inputs) == 0
+
+
+class _ClockDatetime(datetime):
+    """`datetime` whose `now()` reads engine.runtime.clock."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _ClockDatetime:  # type: ignore[override]
+        moment = clock.now()
+        if tz is None:
+            local = moment.astimezone()
+            return cls.fromtimestamp(local.timestamp())
+        return cls.fromtimestamp(moment.timestamp(), tz)
+
+
+def apply() -> None:
+    """Install every guard; safe to call more than once."""
+    global _applied
+    if _applied:
+        return
+    _lift_depth_default(TaskIterator)
+    _lift_depth_default(BpmnTaskIterator)
+    Task.is_descendant_of = _is_descendant_of  # type: ignore[method-assign]
+    Task.find_ancestor = _find_ancestor  # type: ignore[method-assign]
+    UnstructuredJoin._run_hook = _merging_join_run_hook  # type: ignore[method-assign]
+    ParallelGateway._check_threshold_unstructured = _parallel_threshold  # type: ignore[method-assign]
+    timer_module.datetime = _ClockDatetime  # type: ignore[attr-defined,misc]
+    _applied = True
+
+
+def is_applied() -> bool:
+    return _applied
+
+
+def describe() -> dict[str, Any]:
+    """What is patched, for `govflow doctor`-style diagnostics and tests."""
+    return {
+        "iterator_max_depth": TaskIterator.__init__.__defaults__,
+        "join_merge": UnstructuredJoin._run_hook is _merging_join_run_hook,
+    }

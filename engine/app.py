@@ -1,0 +1,105 @@
+"""The govflow application: settings, database and runner wired together once per process.
+
+The CLI, the API and the workers all go through this facade, so they share one behaviour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import inspect
+
+from engine.accounts import directory
+from engine.accounts.actor import SYSTEM, Actor
+from engine.bpmn.problems import Problem
+from engine.config import Settings
+from engine.errors import GovflowError
+from engine.runtime import deploy as deploy_service
+from engine.runtime.runner import Runner, Services
+from engine.store import schema
+from engine.store.db import Database
+from engine.store.models import Instance
+
+DEFAULT_ROSTER = Path("processes/catalog/departments.tsv")
+
+
+class SchemaOutdated(GovflowError):
+    code = "schema_outdated"
+    status = 503
+
+
+class Govflow:
+    def __init__(self, settings: Settings | None = None, database: Database | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.database = database or Database(self.settings.database_url)
+        self.services = Services.create(self.settings, self.database)
+        self.runner = Runner(self.services)
+
+    # --- database ----------------------------------------------------------------------------
+
+    def is_empty(self) -> bool:
+        return not inspect(self.database.engine).get_table_names()
+
+    def init(self, roster: Path | None = None) -> int:
+        """Create or upgrade the schema; seed the department roster into an empty table."""
+        schema.upgrade(self.database)
+        roster = roster if roster is not None else DEFAULT_ROSTER
+        if not roster.is_file():
+            return 0
+        with self.database.session() as session:
+            return directory.seed_departments(session, directory.read_departments_tsv(roster))
+
+    def ensure_ready(self) -> None:
+        """A fresh database is initialised; an outdated one is reported, never changed silently."""
+        if self.is_empty():
+            self.init()
+            return
+        current = schema.current_revision(self.database)
+        head = schema.head_revision()
+        if current != head:
+            raise SchemaOutdated(
+                f"the database schema is at revision {current}, this govflow needs {head}: "
+                "run `govflow db upgrade`"
+            )
+
+    # --- people ------------------------------------------------------------------------------
+
+    def actor(self, username: str | None) -> Actor:
+        if username is None:
+            return SYSTEM
+        with self.database.session() as session:
+            return directory.load_actor(session, username)
+
+    # --- definitions -------------------------------------------------------------------------
+
+    def lint_paths(self, paths: list[Path]) -> list[Problem]:
+        bpmn, forms = deploy_service.collect_files(paths)
+        with self.database.session() as session:
+            return deploy_service.lint(
+                session, bpmn, forms, self.settings.forms_dir, self.settings.bpmn_max_bytes
+            )
+
+    def deploy_paths(self, paths: list[Path], actor: Actor) -> deploy_service.DeployResult:
+        bpmn, forms = deploy_service.collect_files(paths)
+        with self.database.session() as session:
+            return deploy_service.deploy(
+                session, actor, bpmn, forms, self.settings.forms_dir, self.settings.bpmn_max_bytes
+            )
+
+    # --- instances ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        key: str,
+        actor: Actor,
+        business_key: str | None = None,
+        variables: dict[str, Any] | None = None,
+        version: int | None = None,
+    ) -> Instance:
+        return self.runner.start(
+            key, actor, version=version, business_key=business_key, variables=variables
+        )
+
+    def dispose(self) -> None:
+        self.database.dispose()

@@ -1,0 +1,495 @@
+"""`govflow`: the command line for designers, clerks and ops.
+
+Every command works on the database GOVFLOW_DATABASE_URL names (default: var/govflow.db).
+Errors go to stderr with exit status 1; `lint` exits 1 when it finds problems.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.accounts import directory
+from engine.app import Govflow
+from engine.errors import GovflowError, InvalidInput
+from engine.runtime import commands, queries
+from engine.store import schema
+
+
+def _app(ctx: click.Context) -> Govflow:
+    app = ctx.find_object(Govflow)
+    if app is None:
+        raise click.UsageError("no application context")
+    return app
+
+
+def _emit_error(exc: GovflowError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    details = exc.details
+    if isinstance(details, list):
+        for item in details:
+            if isinstance(item, dict) and "file" in item:
+                line = item.get("line") or 0
+                click.echo(f"{item['file']}:{line}: {item['message']}", err=True)
+            elif isinstance(item, dict) and "path" in item:
+                click.echo(f"  {item['path']}: {item['message']}", err=True)
+            else:
+                click.echo(f"  {item}", err=True)
+    elif isinstance(details, dict) and details:
+        for key, value in details.items():
+            click.echo(f"  {key}: {value}", err=True)
+
+
+def handled(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn govflow errors into a message on stderr and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GovflowError as exc:
+            _emit_error(exc)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _ready(ctx: click.Context) -> Govflow:
+    app = _app(ctx)
+    app.ensure_ready()
+    return app
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _parse_var(raw: str) -> tuple[str, Any]:
+    if "=" not in raw:
+        raise InvalidInput(f"--var {raw!r} must look like name=value")
+    name, text = raw.split("=", 1)
+    name = name.strip()
+    if not name:
+        raise InvalidInput(f"--var {raw!r} has no name")
+    try:
+        return name, json.loads(text)
+    except json.JSONDecodeError:
+        return name, text
+
+
+@click.group()
+@click.option("--db", "database_url", envvar="GOVFLOW_DATABASE_URL", help="Database URL.")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """govflow: BPMN workflow engine for a county government service center."""
+    from dataclasses import replace
+
+    from engine.config import Settings
+
+    settings = Settings.from_env()
+    if database_url:
+        settings = replace(settings, database_url=database_url)
+    app = Govflow(settings)
+    ctx.obj = app
+    ctx.call_on_close(app.dispose)
+
+
+# --- database --------------------------------------------------------------------------------
+
+
+@main.command("init")
+@click.option("--roster", type=click.Path(path_type=Path), help="departments.tsv to seed from.")
+@click.pass_context
+@handled
+def init_command(ctx: click.Context, roster: Path | None) -> None:
+    """Create or upgrade the database and seed the department roster into an empty table."""
+    added = _app(ctx).init(roster)
+    click.echo(f"database ready at revision {schema.head_revision()}; {added} departments added")
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.pass_context
+@handled
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply all migrations (a database made by an older govflow upgrades)."""
+    app = _app(ctx)
+    schema.upgrade(app.database)
+    click.echo(f"database at revision {schema.current_revision(app.database)}")
+
+
+@db_group.command("current")
+@click.pass_context
+@handled
+def db_current(ctx: click.Context) -> None:
+    """Print the schema revision of the database."""
+    click.echo(schema.current_revision(_app(ctx).database) or "empty")
+
+
+# --- definitions -----------------------------------------------------------------------------
+
+
+@main.command("lint")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+@handled
+def lint_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check BPMN files and form schemas; prints file:line: message, exits 1 on problems."""
+    problems = _ready(ctx).lint_paths(list(paths))
+    for problem in problems:
+        click.echo(problem.format())
+    if problems:
+        sys.exit(1)
+
+
+@main.command("deploy")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--as", "username", help="Deploy as this user (default: system).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def deploy_command(
+    ctx: click.Context, paths: tuple[Path, ...], username: str | None, as_json: bool
+) -> None:
+    """Deploy BPMN files, form schemas (*.schema.json) and folders of them."""
+    app = _ready(ctx)
+    result = app.deploy_paths(list(paths), app.actor(username))
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    for process in result.processes:
+        state = "deployed" if process.created else "unchanged"
+        click.echo(f"{process.key} version {process.version} {state}")
+    for form in result.forms:
+        click.echo(f"form {form}")
+
+
+@main.group("definitions")
+def definitions_group() -> None:
+    """Deployed process definitions."""
+
+
+@definitions_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def definitions_list(ctx: click.Context, as_json: bool) -> None:
+    from sqlalchemy import select
+
+    from engine.store.models import ProcessDefinition
+
+    app = _ready(ctx)
+    with app.database.session() as session:
+        rows = [
+            {"key": d.key, "name": d.name, "latest_version": d.latest_version}
+            for d in session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key))
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['key']}\tv{row['latest_version']}\t{row['name']}")
+
+
+# --- instances -------------------------------------------------------------------------------
+
+
+@main.command("start")
+@click.argument("key")
+@click.option("--business-key", help="The case's own number.")
+@click.option(
+    "--var", "variables", multiple=True, help="name=value (value read as JSON if it can be)."
+)
+@click.option("--version", type=int, help="Start this version instead of the latest.")
+@click.option("--as", "username", help="Start as this user (default: system).")
+@click.pass_context
+@handled
+def start_command(
+    ctx: click.Context,
+    key: str,
+    business_key: str | None,
+    variables: tuple[str, ...],
+    version: int | None,
+    username: str | None,
+) -> None:
+    """Start an instance of a deployed process and print its id."""
+    app = _ready(ctx)
+    values = dict(_parse_var(raw) for raw in variables)
+    instance = app.start(key, app.actor(username), business_key, values, version)
+    click.echo(instance.id)
+
+
+@main.command("show")
+@click.argument("instance_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def show_command(ctx: click.Context, instance_id: str, as_json: bool) -> None:
+    """Show an instance: status, data, tasks, incidents and history."""
+    app = _ready(ctx)
+    with app.database.session() as session:
+        detail = queries.instance_detail(session, instance_id)
+    if as_json:
+        _print_json(detail)
+        return
+    click.echo(f"instance   {detail['id']}")
+    click.echo(f"process    {detail['definition_key']} v{detail['version']}")
+    click.echo(f"business   {detail['business_key'] or '-'}")
+    click.echo(f"status     {detail['status']}")
+    click.echo(f"started    {detail['started_at']} by {detail['started_by']}")
+    if detail["ended_at"]:
+        click.echo(f"ended      {detail['ended_at']}")
+    click.echo("variables")
+    for name, value in sorted(detail["variables"].items()):
+        click.echo(f"  {name} = {json.dumps(value, ensure_ascii=False)}")
+    click.echo("tasks")
+    for task in detail["tasks"]:
+        groups = ",".join(task["candidate_groups"]) or "-"
+        who = task["assignee"] or "unclaimed"
+        click.echo(f"  {task['id']}  {task['state']:<9} {task['name']}  [{groups}] {who}")
+    open_incidents = [i for i in detail["incidents"] if i["resolved_at"] is None]
+    if open_incidents:
+        click.echo("incidents")
+        for incident in open_incidents:
+            click.echo(f"  #{incident['id']} {incident['kind']}: {incident['message']}")
+    click.echo("history")
+    for event in detail["history"]:
+        where = f" {event['element_id']}" if event["element_id"] else ""
+        click.echo(f"  {event['at']}  {event['actor']:<12} {event['command']}{where}")
+
+
+def _instance_command(name: str, command_class: type, help_text: str) -> None:
+    @main.command(name, help=help_text)
+    @click.argument("instance_id")
+    @click.option("--as", "username", required=True, help="An ops or admin user.")
+    @click.option("--reason", default="", help="Why; kept in the audit log.")
+    @click.pass_context
+    @handled
+    def command(ctx: click.Context, instance_id: str, username: str, reason: str) -> None:
+        app = _ready(ctx)
+        app.runner.execute(command_class(instance_id, reason), app.actor(username))
+        with app.database.session() as session:
+            click.echo(queries.instance_detail(session, instance_id)["status"])
+
+
+_instance_command("cancel", commands.CancelInstance, "Cancel an instance.")
+_instance_command("suspend", commands.SuspendInstance, "Suspend an instance.")
+_instance_command("resume", commands.ResumeInstance, "Resume a suspended instance.")
+
+
+@main.command("retry")
+@click.argument("incident_id", type=int)
+@click.option("--as", "username", required=True)
+@click.option("--reason", default="")
+@click.pass_context
+@handled
+def retry_command(ctx: click.Context, incident_id: int, username: str, reason: str) -> None:
+    """Retry the element an incident is about."""
+    app = _ready(ctx)
+    app.runner.execute(commands.RetryIncident(incident_id, reason), app.actor(username))
+    click.echo(f"incident {incident_id} retried")
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+@main.command("tasks")
+@click.option("--group", help="Only tasks of this department.")
+@click.option("--as", "username", help="Show this user's worklist (default: every open task).")
+@click.option("--mine", is_flag=True, help="Only tasks claimed by --as.")
+@click.option("--state", default="open", type=click.Choice(queries.TASK_STATES))
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--ids", "ids_only", is_flag=True, help="Print only task ids, one per line.")
+@click.pass_context
+@handled
+def tasks_command(
+    ctx: click.Context,
+    group: str | None,
+    username: str | None,
+    mine: bool,
+    state: str,
+    as_json: bool,
+    ids_only: bool,
+) -> None:
+    """List tasks, soonest due first."""
+    app = _ready(ctx)
+    actor = app.actor(username)
+    scope = "mine" if mine else ("group" if username else "all")
+    with app.database.session() as session:
+        rows = [
+            queries.task_to_dict(r) for r in queries.list_tasks(session, actor, scope, group, state)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    if ids_only:
+        for row in rows:
+            click.echo(row["id"])
+        return
+    for row in rows:
+        groups = ",".join(row["candidate_groups"]) or "-"
+        due = row["due_at"] or "-"
+        click.echo(
+            f"{row['id']}  {row['name']}  [{groups}]  {row['assignee'] or 'unclaimed'}  due {due}"
+            f"  {row['definition_key']}/{row['business_key'] or row['instance_id']}"
+        )
+
+
+def _task_action(app: Govflow, command: Any, username: str) -> dict[str, Any]:
+    row = app.runner.execute(command, app.actor(username))
+    return queries.task_to_dict(row)
+
+
+@main.command("claim")
+@click.argument("task_id")
+@click.option("--as", "username", required=True)
+@click.pass_context
+@handled
+def claim_command(ctx: click.Context, task_id: str, username: str) -> None:
+    """Claim a task of your department."""
+    row = _task_action(_ready(ctx), commands.ClaimTask(task_id), username)
+    click.echo(f"{row['id']} claimed by {row['assignee']}")
+
+
+@main.command("unclaim")
+@click.argument("task_id")
+@click.option("--as", "username", required=True)
+@click.pass_context
+@handled
+def unclaim_command(ctx: click.Context, task_id: str, username: str) -> None:
+    """Give a claimed task back to its department's queue."""
+    row = _task_action(_ready(ctx), commands.UnclaimTask(task_id), username)
+    click.echo(f"{row['id']} unclaimed")
+
+
+@main.command("assign")
+@click.argument("task_id")
+@click.argument("user")
+@click.option("--as", "username", required=True)
+@click.pass_context
+@handled
+def assign_command(ctx: click.Context, task_id: str, user: str, username: str) -> None:
+    """Assign a task to a user."""
+    row = _task_action(_ready(ctx), commands.AssignTask(task_id, user), username)
+    click.echo(f"{row['id']} assigned to {row['assignee']}")
+
+
+@main.command("complete")
+@click.argument("task_id")
+@click.option("--as", "username", required=True)
+@click.option("--data", default="{}", help="Form data as a JSON object.")
+@click.pass_context
+@handled
+def complete_command(ctx: click.Context, task_id: str, username: str, data: str) -> None:
+    """Complete a task with form data."""
+    try:
+        values = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--data is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    app = _ready(ctx)
+    row = _task_action(app, commands.CompleteTask(task_id, values), username)
+    with app.database.session() as session:
+        status = queries.instance_detail(session, row["instance_id"])["status"]
+    click.echo(f"{row['id']} completed; instance {row['instance_id']} is {status}")
+
+
+# --- people ----------------------------------------------------------------------------------
+
+
+@main.group("departments")
+def departments_group() -> None:
+    """Departments (their codes are the candidate groups of user tasks)."""
+
+
+@departments_group.command("add")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.pass_context
+@handled
+def departments_add(ctx: click.Context, code: str, name: str) -> None:
+    app = _ready(ctx)
+    with app.database.session() as session:
+        department = directory.add_department(session, code, name)
+        click.echo(f"{department.code}\t{department.name}")
+
+
+@departments_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def departments_list(ctx: click.Context, as_json: bool) -> None:
+    app = _ready(ctx)
+    with app.database.session() as session:
+        rows = [{"code": d.code, "name": d.name} for d in directory.list_departments(session)]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['code']}\t{row['name']}")
+
+
+@main.group("users")
+def users_group() -> None:
+    """Users, their roles and departments."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option(
+    "--role", "roles", multiple=True, required=True, help="clerk, designer, ops or admin."
+)
+@click.option("--dept", "departments", multiple=True, help="Department code (repeatable).")
+@click.option("--password", help="Login password (hashed with Argon2id).")
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.pass_context
+@handled
+def users_add(
+    ctx: click.Context,
+    username: str,
+    roles: tuple[str, ...],
+    departments: tuple[str, ...],
+    password: str | None,
+    display_name: str,
+) -> None:
+    app = _ready(ctx)
+    split_roles = [r.strip() for raw in roles for r in raw.split(",") if r.strip()]
+    split_depts = [d.strip() for raw in departments for d in raw.split(",") if d.strip()]
+    with app.database.session() as session:
+        user = directory.add_user(
+            session, username, split_roles, split_depts, password, display_name
+        )
+        click.echo(
+            f"{user.username}\t{','.join(sorted(split_roles))}\t{','.join(sorted(split_depts))}"
+        )
+
+
+@users_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def users_list(ctx: click.Context, as_json: bool) -> None:
+    app = _ready(ctx)
+    with app.database.session() as session:
+        rows = [
+            {"username": u.username, "roles": roles, "departments": depts, "active": u.active}
+            for u, roles, depts in directory.list_users(session)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['username']}\t{','.join(row['roles'])}\t{','.join(row['departments'])}")
+
+
+if __name__ == "__main__":
+    main()

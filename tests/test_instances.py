@@ -1,0 +1,123 @@
+"""Instance lifecycle: status, cancel, suspend and resume, retry, and the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import Conflict, Forbidden, NotFound
+from engine.runtime import commands
+from tests import bpmn as b
+
+SIMPLE = b.doc(
+    "simple",
+    b.start(),
+    b.script("prepare", "fee = 0 if free else 100"),
+    b.user("handle", "办理", candidateGroups="amr"),
+    b.end(),
+    *b.chain("start", "prepare", "handle", "end"),
+)
+
+
+def test_status_follows_the_case(gf):
+    gf.deploy(SIMPLE)
+    clerk = gf.clerk("li", "amr")
+    instance = gf.start("simple", free=True, business_key="2026-0001")
+    assert instance.status == "running"
+    detail = gf.detail(instance.id)
+    assert detail["business_key"] == "2026-0001"
+    assert detail["variables"]["fee"] == 0
+    gf.complete(gf.task(instance.id, "handle").id, clerk)
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "completed"
+    assert detail["ended_at"] is not None
+    counts = {e["element_id"]: (e["active"], e["completed"]) for e in detail["elements"]}
+    assert counts == {"start": (0, 1), "prepare": (0, 1), "handle": (0, 1), "end": (0, 1)}
+
+
+def test_unknown_process_and_version_are_refused(gf):
+    gf.deploy(SIMPLE)
+    with pytest.raises(NotFound, match="no process definition 'nope'"):
+        gf.start("nope")
+    with pytest.raises(NotFound, match="has no version 7"):
+        gf.app.start("simple", gf.designer, version=7, variables={"free": True})
+
+
+def test_every_command_is_audited_with_who_what_where_and_the_data(gf):
+    gf.deploy(SIMPLE)
+    clerk = gf.clerk("li", "amr")
+    instance = gf.start("simple", free=False)
+    task = gf.task(instance.id, "handle")
+    gf.claim(task.id, clerk)
+    gf.complete(task.id, clerk, opinion="同意")
+    history = gf.detail(instance.id)["history"]
+    assert [(h["actor"], h["command"], h["element_id"]) for h in history] == [
+        ("designer", "start", None),
+        ("li", "claim", "handle"),
+        ("li", "complete", "handle"),
+    ]
+    assert history[0]["data"] == {"free": False}
+    assert history[2]["data"] == {"opinion": "同意"}
+    assert history[2]["task_id"] == task.id
+    assert history[2]["details"]["status"] == "completed"
+    assert all(h["at"] for h in history)
+
+
+def test_ops_cancels_and_the_open_tasks_go_away(gf, app):
+    gf.deploy(SIMPLE)
+    clerk = gf.clerk("li", "amr")
+    instance = gf.start("simple", free=True)
+    with pytest.raises(Forbidden):
+        app.runner.execute(commands.CancelInstance(instance.id, "wrong case"), clerk)
+    app.runner.execute(commands.CancelInstance(instance.id, "applicant withdrew"), gf.ops)
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "cancelled"
+    assert [t["state"] for t in detail["tasks"]] == ["cancelled"]
+    assert gf.worklist(clerk) == []
+    assert detail["history"][-1]["data"] == {"reason": "applicant withdrew"}
+    with pytest.raises(Conflict, match="is cancelled"):
+        app.runner.execute(commands.CancelInstance(instance.id), gf.ops)
+
+
+def test_a_suspended_case_refuses_work_until_resumed(gf, app):
+    gf.deploy(SIMPLE)
+    clerk = gf.clerk("li", "amr")
+    instance = gf.start("simple", free=True)
+    task = gf.task(instance.id, "handle")
+    app.runner.execute(commands.SuspendInstance(instance.id), gf.ops)
+    assert gf.detail(instance.id)["status"] == "suspended"
+    with pytest.raises(Conflict, match="suspended"):
+        gf.complete(task.id, clerk)
+    app.runner.execute(commands.ResumeInstance(instance.id), gf.ops)
+    assert gf.detail(instance.id)["status"] == "running"
+    gf.complete(task.id, clerk)
+    assert gf.detail(instance.id)["status"] == "completed"
+
+
+def test_retrying_a_failed_element_that_fails_again_opens_a_new_incident(gf, app):
+    gf.deploy(
+        b.doc(
+            "fragile",
+            b.start(),
+            b.user("collect", "补录", candidateGroups="amr"),
+            b.script("compute", "ratio = paid / total"),
+            b.end(),
+            *b.chain("start", "collect", "compute", "end"),
+        )
+    )
+    clerk = gf.clerk("li", "amr")
+    instance = gf.start("fragile", paid=50, total=0)
+    gf.complete(gf.task(instance.id, "collect").id, clerk)
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "error"
+    incident = detail["incidents"][0]
+    assert incident["element_id"] == "compute"
+    assert "ZeroDivisionError" in incident["message"]
+    with pytest.raises(Forbidden):
+        app.runner.execute(commands.RetryIncident(incident["id"]), clerk)
+    # retrying without a fix fails again with a new incident
+    app.runner.execute(commands.RetryIncident(incident["id"], "try again"), gf.ops)
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "error"
+    assert [i["resolved_at"] is None for i in detail["incidents"]] == [False, True]
+    with pytest.raises(Conflict, match="already resolved"):
+        app.runner.execute(commands.RetryIncident(incident["id"]), gf.ops)

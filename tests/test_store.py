@@ -1,0 +1,63 @@
+"""The database: migrations, the append-only audit log, and schema checks."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from engine.app import Govflow
+from engine.cli import main
+from engine.store import schema
+
+
+def test_a_fresh_database_is_created_at_the_current_revision(app):
+    assert schema.current_revision(app.database) == schema.head_revision()
+
+
+def test_an_outdated_database_is_reported_then_upgraded(settings):
+    app = Govflow(settings)
+    try:
+        with app.database.engine.begin() as connection:
+            config = schema.alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+        assert schema.current_revision(app.database) is None
+        result = CliRunner().invoke(main, ["--db", settings.database_url, "departments", "list"])
+        assert result.exit_code == 1
+        assert "run `govflow db upgrade`" in result.stderr
+        result = CliRunner().invoke(main, ["--db", settings.database_url, "db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == f"database at revision {schema.head_revision()}"
+        assert schema.is_current(app.database)
+    finally:
+        schema.upgrade(app.database)
+        app.dispose()
+
+
+def test_the_audit_log_cannot_be_changed_or_deleted(gf, app):
+    gf.deploy(
+        '<?xml version="1.0"?><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'id="d" targetNamespace="x"><bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>'
+        '<bpmn:endEvent id="e"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e"/></bpmn:process>'
+        "</bpmn:definitions>"
+    )
+    for statement in ("UPDATE audit_events SET actor = 'someone else'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"), app.database.session() as session:
+            session.execute(text(statement))
+    assert gf.audit_count() == 1
+
+
+def test_the_database_runs_the_way_the_runner_expects(app):
+    """SQLite in WAL mode (readers never wait for the writer); PostgreSQL in READ COMMITTED,
+    where the version fence re-checks the row a concurrent command just changed."""
+    with app.database.engine.connect() as connection:
+        if app.database.dialect == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        else:
+            assert (
+                connection.exec_driver_sql("SHOW transaction_isolation").scalar()
+                == "read committed"
+            )

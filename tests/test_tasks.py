@@ -1,0 +1,209 @@
+"""Human tasks: who sees them, who may claim and complete them, and what refusals change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.errors import Conflict, Forbidden, InvalidInput
+from engine.runtime import clock, commands
+from tests import bpmn as b
+
+TWO_STEP = b.doc(
+    "two_step",
+    b.start(),
+    b.user("accept", "受理", candidateGroups="center"),
+    b.user("approve", "审批", candidateGroups="amr"),
+    b.end(),
+    *b.chain("start", "accept", "approve", "end"),
+)
+
+
+@pytest.fixture
+def people(gf):
+    return {
+        "front": gf.clerk("wang", "center"),
+        "amr": gf.clerk("li", "amr"),
+        "amr2": gf.clerk("liu", "amr"),
+        "tax": gf.clerk("zhou", "tax"),
+    }
+
+
+def test_a_task_shows_up_only_in_its_departments_worklist(gf, people):
+    gf.deploy(TWO_STEP)
+    instance = gf.start("two_step")
+    assert [t.element_id for t in gf.worklist(people["front"])] == ["accept"]
+    assert gf.worklist(people["amr"]) == []
+    gf.complete(gf.task(instance.id, "accept").id, people["front"])
+    assert [t.element_id for t in gf.worklist(people["amr"])] == ["approve"]
+    assert [t.element_id for t in gf.worklist(people["amr2"])] == ["approve"]
+    assert gf.worklist(people["tax"]) == []
+    assert gf.worklist(people["front"]) == []
+
+
+def test_a_clerk_of_another_department_cannot_claim_or_complete(gf, people):
+    gf.deploy(TWO_STEP)
+    instance = gf.start("two_step")
+    task = gf.task(instance.id, "accept")
+    with pytest.raises(Forbidden, match="belongs to center"):
+        gf.claim(task.id, people["tax"])
+    with pytest.raises(Forbidden):
+        gf.complete(task.id, people["tax"])
+    assert gf.task(instance.id, "accept").assignee is None
+
+
+def test_claimed_tasks_are_refused_to_colleagues_until_unclaimed(gf, people, app):
+    gf.deploy(TWO_STEP)
+    instance = gf.start("two_step")
+    gf.complete(gf.task(instance.id, "accept").id, people["front"])
+    task = gf.task(instance.id, "approve")
+    gf.claim(task.id, people["amr"])
+    with pytest.raises(Conflict, match="already claimed by li"):
+        gf.claim(task.id, people["amr2"])
+    with pytest.raises(Conflict, match="claimed by li"):
+        gf.complete(task.id, people["amr2"])
+    assert [t.element_id for t in gf.worklist(people["amr"], "mine")] == ["approve"]
+    app.runner.execute(commands.UnclaimTask(task.id), people["amr"])
+    gf.claim(task.id, people["amr2"])
+    gf.complete(task.id, people["amr2"])
+    assert gf.detail(instance.id)["status"] == "completed"
+
+
+def test_claiming_your_own_task_again_changes_nothing(gf, people):
+    gf.deploy(TWO_STEP)
+    instance = gf.start("two_step")
+    task = gf.task(instance.id, "accept")
+    gf.claim(task.id, people["front"])
+    before = gf.audit_count(instance.id)
+    gf.claim(task.id, people["front"])
+    assert gf.audit_count(instance.id) == before
+
+
+def test_completing_twice_is_refused_and_changes_nothing(gf, people):
+    gf.deploy(TWO_STEP)
+    instance = gf.start("two_step")
+    task = gf.task(instance.id, "accept")
+    gf.complete(task.id, people["front"], note="first")
+    row = gf.instance(instance.id)
+    audit = gf.audit_count(instance.id)
+    with pytest.raises(Conflict, match="already completed by wang"):
+        gf.complete(task.id, people["front"], note="second")
+    after = gf.instance(instance.id)
+    assert (after.version, after.document, after.variables) == (
+        row.version,
+        row.document,
+        row.variables,
+    )
+    assert gf.audit_count(instance.id) == audit
+    assert gf.detail(instance.id)["variables"]["note"] == "first"
+
+
+def test_ops_assigns_and_the_assignee_completes(gf, people, app):
+    gf.deploy(TWO_STEP)
+    instance = gf.start("two_step")
+    task = gf.task(instance.id, "accept")
+    with pytest.raises(Forbidden):
+        app.runner.execute(commands.AssignTask(task.id, "zhou"), people["amr"])
+    app.runner.execute(commands.AssignTask(task.id, "zhou"), gf.ops)
+    assert gf.task(instance.id, "accept").assignee == "zhou"
+    with pytest.raises(Conflict):
+        gf.complete(task.id, people["front"])
+    gf.complete(task.id, people["tax"])
+    assert [t.element_id for t in gf.open_tasks(instance.id)] == ["approve"]
+
+
+def test_a_clerk_may_hand_a_task_to_a_colleague_but_not_outside_the_department(gf, people, app):
+    gf.deploy(TWO_STEP)
+    instance = gf.start("two_step")
+    gf.complete(gf.task(instance.id, "accept").id, people["front"])
+    task = gf.task(instance.id, "approve")
+    with pytest.raises(Forbidden, match="not a candidate"):
+        app.runner.execute(commands.AssignTask(task.id, "zhou"), people["amr"])
+    with pytest.raises(InvalidInput, match="no active user"):
+        app.runner.execute(commands.AssignTask(task.id, "nobody"), people["amr"])
+    app.runner.execute(commands.AssignTask(task.id, "liu"), people["amr"])
+    assert gf.task(instance.id, "approve").assignee == "liu"
+
+
+def test_camunda_assignment_attributes_are_honoured(gf, people):
+    gf.deploy(
+        b.doc(
+            "assigned",
+            b.start(),
+            b.user(
+                "special",
+                "专人办理",
+                candidateGroups="amr, ${'center' if vip else 'tax'}",
+                candidateUsers="zhou",
+                assignee="${handler}",
+                formKey="special_form",
+                dueDate="P2D",
+                followUpDate="${now() + timedelta(hours=4)}",
+                priority="${80 if vip else 40}",
+            ),
+            b.end(),
+            *b.chain("start", "special", "end"),
+        ),
+        forms={"special_form": {"type": "object"}},
+    )
+    moment = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
+    with clock.use_clock(clock.FrozenClock(moment)):
+        instance = gf.start("assigned", vip=True, handler="li")
+    task = gf.task(instance.id, "special")
+    assert task.candidate_groups == ["amr", "center"]
+    assert task.candidate_users == ["zhou"]
+    assert task.assignee == "li"
+    assert task.form_key == "special_form"
+    assert task.priority == 80
+    assert task.due_at == moment + timedelta(days=2)
+    assert task.follow_up_at == moment + timedelta(hours=4)
+    # candidate user and candidate group both see it; the assignee has it as "mine"
+    assert [t.id for t in gf.worklist(people["tax"])] == [task.id]
+    assert [t.id for t in gf.worklist(people["amr"], "mine")] == [task.id]
+
+
+def test_a_lane_named_after_a_department_gives_the_candidate_group(gf, people):
+    lanes = (
+        '<bpmn:laneSet id="ls"><bpmn:lane id="l1" name="综合受理窗口 (center)">'
+        "<bpmn:flowNodeRef>start</bpmn:flowNodeRef><bpmn:flowNodeRef>accept</bpmn:flowNodeRef>"
+        '</bpmn:lane><bpmn:lane id="l2" name="市场监督管理局">'
+        "<bpmn:flowNodeRef>approve</bpmn:flowNodeRef><bpmn:flowNodeRef>end</bpmn:flowNodeRef>"
+        "</bpmn:lane></bpmn:laneSet>\n"
+    )
+    gf.deploy(
+        b.doc(
+            "laned",
+            b.start(),
+            b.user("accept", "受理"),
+            b.user("approve", "审批"),
+            b.end(),
+            *b.chain("start", "accept", "approve", "end"),
+            lanes=lanes,
+        )
+    )
+    instance = gf.start("laned")
+    assert gf.task(instance.id, "accept").candidate_groups == ["center"]
+    gf.complete(gf.task(instance.id, "accept").id, people["front"])
+    assert gf.task(instance.id, "approve").candidate_groups == ["amr"]
+
+
+def test_an_assignment_expression_that_fails_raises_an_incident_on_that_task(gf, people):
+    gf.deploy(
+        b.doc(
+            "broken_assign",
+            b.start(),
+            b.user("t", "任务", candidateGroups="amr", assignee="${missing_variable}"),
+            b.end(),
+            *b.chain("start", "t", "end"),
+        )
+    )
+    instance = gf.start("broken_assign")
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "error"
+    incident = detail["incidents"][0]
+    assert incident["element_id"] == "t"
+    assert "camunda:assignee" in incident["message"]
+    assert "missing_variable" in incident["message"]
+    # the task is still there for the department to pick up
+    assert gf.task(instance.id, "t").candidate_groups == ["amr"]

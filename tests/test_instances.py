@@ -121,3 +121,33 @@ def test_retrying_a_failed_element_that_fails_again_opens_a_new_incident(gf, app
     assert [i["resolved_at"] is None for i in detail["incidents"]] == [False, True]
     with pytest.raises(Conflict, match="already resolved"):
         app.runner.execute(commands.RetryIncident(incident["id"]), gf.ops)
+
+
+def test_a_case_waiting_only_for_a_timer_is_waiting_and_its_timer_is_recorded(gf):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from engine.runtime import clock
+    from engine.store.models import Timer
+
+    gf.deploy(
+        b.doc(
+            "cooling_off",
+            b.start(),
+            '<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition>'
+            "<bpmn:timeDuration>PT2H</bpmn:timeDuration></bpmn:timerEventDefinition>"
+            "</bpmn:intermediateCatchEvent>",
+            b.end(),
+            *b.chain("start", "wait", "end"),
+        )
+    )
+    moment = datetime(2026, 10, 12, 1, 0, tzinfo=UTC)
+    with clock.use_clock(clock.FrozenClock(moment)):
+        instance = gf.start("cooling_off")
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "waiting"
+    assert {e["element_id"]: e["active"] for e in detail["elements"]}["wait"] == 1
+    with gf.app.database.session() as session:
+        timers = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id)))
+    assert [(t.element_id, t.state, t.due_at) for t in timers] == [("wait", "waiting", moment + timedelta(hours=2))]

@@ -18,6 +18,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/govflow init
 	$(BIN)/govflow deploy processes/ forms/
+	$(BIN)/govflow demo-seed
+	$(BIN)/govflow serve
 
 test: install lint
 	$(BIN)/python -m pytest

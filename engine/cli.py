@@ -136,6 +136,38 @@ def db_current(ctx: click.Context) -> None:
     click.echo(schema.current_revision(_app(ctx).database) or "empty")
 
 
+@main.command("demo-seed")
+@click.pass_context
+@handled
+def demo_seed(ctx: click.Context) -> None:
+    """Create demo users (admin, designer, ops, a clerk per department) in an empty user table."""
+    app = _ready(ctx)
+    with app.database.session() as session:
+        people = directory.seed_demo_users(session, app.settings.demo_password)
+    if people is None:
+        click.echo("users exist already; no demo users were added")
+        return
+    click.echo(f"demo users, all with password {app.settings.demo_password!r}:")
+    for username, roles, departments in people:
+        click.echo(f"  {username:<22} {','.join(roles):<9} {','.join(departments)}")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+@handled
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the HTTP API (and its OpenAPI document at /openapi.json)."""
+    import uvicorn
+
+    from engine.api.app import create_app
+
+    app = _ready(ctx)
+    click.echo(f"govflow on http://{host}:{port} (database {app.settings.database_url})")
+    uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+
+
 # --- definitions -----------------------------------------------------------------------------
 
 

@@ -41,6 +41,9 @@ class Settings:
     command_retries: int = 20
     bpmn_max_bytes: int = 5_000_000
     timezone: str = "Asia/Shanghai"
+    token_ttl_minutes: int = 480
+    max_upload_bytes: int = 10_000_000
+    demo_password: str = "govflow-demo"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -60,4 +63,7 @@ class Settings:
             command_retries=_int("GOVFLOW_COMMAND_RETRIES", 20),
             bpmn_max_bytes=_int("GOVFLOW_BPMN_MAX_BYTES", 5_000_000),
             timezone=os.environ.get("GOVFLOW_TIMEZONE") or "Asia/Shanghai",
+            token_ttl_minutes=_int("GOVFLOW_TOKEN_TTL_MINUTES", 480),
+            max_upload_bytes=_int("GOVFLOW_MAX_UPLOAD_BYTES", 10_000_000),
+            demo_password=os.environ.get("GOVFLOW_DEMO_PASSWORD") or "govflow-demo",
         )

@@ -136,3 +136,80 @@ def test_the_installed_entry_point_runs(database_url, app):
     )
     assert result.returncode == 0, result.stderr
     assert "amr\t市场监督管理局" in result.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_readme_curl_examples_work_against_a_served_api(database_url, tmp_path):
+    """What `make run` does (init, deploy, demo-seed, serve), then the README's curl block."""
+    import time
+    import urllib.request
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "GOVFLOW_DATABASE_URL": database_url}
+    for step in (["init"], ["deploy", "processes/", "forms/"], ["demo-seed"]):
+        done = subprocess.run(
+            [str(bin_dir / "govflow"), *step],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "password 'govflow-demo'" in done.stdout
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(bin_dir / "govflow"), "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/openapi.json", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        section = README.read_text(encoding="utf-8").split("## The HTTP API, with curl", 1)[1]
+        block = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
+        result = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\n" + block],
+            cwd=ROOT,
+            env={**env, "GOVFLOW": base},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.strip().splitlines()
+        assert json.loads(lines[0])["departments"] == ["center"]
+        assert json.loads(lines[1])["assignee"] == "center_clerk"
+        assert json.loads(lines[2])["state"] == json.loads(lines[3])["state"] == "completed"
+        assert lines[-1] == "running"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_demo_users_go_only_into_an_empty_database(cli, app):
+    code, out, _ = cli("demo-seed")
+    assert code == 0
+    assert "admin " in out and "amr_clerk" in out and "center_clerk" in out
+    code, out, _ = cli("demo-seed")
+    assert (code, out.strip()) == (0, "users exist already; no demo users were added")
+    with app.database.session() as session:
+        from engine.accounts import directory
+
+        clerk = directory.authenticate(session, "amr_clerk", "govflow-demo")
+    assert clerk.departments == frozenset({"amr"})

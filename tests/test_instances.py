@@ -150,4 +150,6 @@ def test_a_case_waiting_only_for_a_timer_is_waiting_and_its_timer_is_recorded(gf
     assert {e["element_id"]: e["active"] for e in detail["elements"]}["wait"] == 1
     with gf.app.database.session() as session:
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id)))
-    assert [(t.element_id, t.state, t.due_at) for t in timers] == [("wait", "waiting", moment + timedelta(hours=2))]
+    assert [(t.element_id, t.state, t.due_at) for t in timers] == [
+        ("wait", "waiting", moment + timedelta(hours=2))
+    ]

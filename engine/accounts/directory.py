@@ -156,3 +156,24 @@ def list_users(session: Session) -> list[tuple[User, list[str], list[str]]]:
         )
         result.append((user, sorted(roles), sorted(depts)))
     return result
+
+
+def seed_demo_users(
+    session: Session, password: str
+) -> list[tuple[str, list[str], list[str]]] | None:
+    """An admin, a designer, an ops user and one clerk per department (`<code>_clerk`), all
+    with the demo password — only into a database that has no users yet."""
+    if session.scalars(select(User.id).limit(1)).first() is not None:
+        return None
+    password_hash = hash_password(password)
+    people: list[tuple[str, list[str], list[str]]] = [
+        ("admin", ["admin"], []),
+        ("designer", ["designer"], []),
+        ("ops", ["ops"], []),
+    ]
+    people += [(f"{d.code}_clerk", ["clerk"], [d.code]) for d in list_departments(session)]
+    for username, roles, departments in people:
+        user = add_user(session, username, roles, departments)
+        user.password_hash = password_hash
+    session.flush()
+    return people

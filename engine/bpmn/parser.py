@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
@@ -80,28 +81,37 @@ def split_list(raw: str | None) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-class TimerExpressionMixin:
-    """Turn modeler-style timer texts into Python expressions (see engine.bpmn.timers)."""
+class EventDefinitionsMixin:
+    """Event definitions the way govflow runs them.
+
+    Timer texts written modeler-style become Python expressions (see engine.bpmn.timers).
+    Messages use the standard BPMN definition, whose payload (a dict) is merged into the case
+    data of the catching task, as Camunda does when a message is correlated with variables;
+    SpiffWorkflow's Camunda variant would file it under `<task>_Response` instead.
+    """
 
     def parse_timer_event(self, event: Any) -> Any:
         definition = super().parse_timer_event(event)  # type: ignore[misc]
         definition.expression = timers.to_python_expression(definition.expression)
         return definition
 
+    def parse_message_event(self, message_event: Any) -> Any:
+        return EventDefinitionParser.parse_message_event(self, message_event)  # type: ignore[arg-type]
 
-class StartEventParser(TimerExpressionMixin, CamundaStartEventParser):
+
+class StartEventParser(EventDefinitionsMixin, CamundaStartEventParser):
     pass
 
 
-class IntermediateCatchEventParser(TimerExpressionMixin, CamundaIntermediateCatchEventParser):
+class IntermediateCatchEventParser(EventDefinitionsMixin, CamundaIntermediateCatchEventParser):
     pass
 
 
-class IntermediateThrowEventParser(TimerExpressionMixin, CamundaIntermediateThrowEventParser):
+class IntermediateThrowEventParser(EventDefinitionsMixin, CamundaIntermediateThrowEventParser):
     pass
 
 
-class BoundaryEventParser(TimerExpressionMixin, CamundaBoundaryEventParser):
+class BoundaryEventParser(EventDefinitionsMixin, CamundaBoundaryEventParser):
     pass
 
 

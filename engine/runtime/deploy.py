@@ -55,6 +55,11 @@ class DeployedProcess:
 class DeployResult:
     processes: list[DeployedProcess] = field(default_factory=list)
     forms: list[str] = field(default_factory=list)
+    changed_forms: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_forms) or any(p.created for p in self.processes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"processes": [p.to_dict() for p in self.processes], "forms": self.forms}
@@ -211,8 +216,10 @@ def deploy(
         row = session.get(FormSchema, key)
         if row is None:
             session.add(FormSchema(key=key, content=schema, content_hash=digest, updated_at=now))
+            result.changed_forms.append(key)
         elif row.content_hash != digest:
             row.content, row.content_hash, row.updated_at = schema, digest, now
+            result.changed_forms.append(key)
         result.forms.append(key)
     for process_id in sorted(bundle.processes):
         process = bundle.processes[process_id]

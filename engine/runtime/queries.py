@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from datetime import datetime
 from typing import Any
 
@@ -205,3 +208,103 @@ def instance_detail(session: Session, instance_id: str) -> dict[str, Any]:
             for h in history
         ],
     }
+
+
+def _encode_cursor(started_at: datetime, instance_id: str) -> str:
+    raw = json.dumps([started_at.isoformat(), instance_id]).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        started, instance_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        return datetime.fromisoformat(started), str(instance_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "cursor is not one this API handed out", [{"path": "cursor", "message": "invalid"}]
+        ) from None
+
+
+def _clerk_visible(actor: Actor) -> Any:
+    """Cases a clerk may look at: started by them, or with a task they hold, did or may take."""
+    mine = exists().where(
+        HumanTask.instance_id == Instance.id,
+        or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username),
+    )
+    queued = exists().where(
+        HumanTask.instance_id == Instance.id,
+        TaskCandidate.task_id == HumanTask.id,
+        or_(
+            and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.departments))),
+            and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username),
+        ),
+    )
+    return or_(Instance.started_by == actor.username, mine, queued)
+
+
+def sees_everything(actor: Actor) -> bool:
+    return actor.has_role("ops", "admin", "designer")
+
+
+def require_instance_visible(session: Session, actor: Actor, instance_id: str) -> Instance:
+    row = session.get(Instance, instance_id)
+    if row is None:
+        raise NotFound(f"no instance {instance_id}")
+    if sees_everything(actor):
+        return row
+    visible = session.scalar(
+        select(Instance.id).where(Instance.id == instance_id, _clerk_visible(actor))
+    )
+    if visible is None:
+        groups = {
+            g
+            for t in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))
+            for g in t.candidate_groups or []
+        }
+        if not actor.departments.intersection(groups):
+            raise Forbidden(
+                f"instance {instance_id} has no work for {actor.username}'s departments"
+            )
+    return row
+
+
+def list_instances(
+    session: Session,
+    actor: Actor,
+    status: str | None = None,
+    definition_key: str | None = None,
+    business_key: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Instance], str | None]:
+    """Newest first, a page at a time (keyset pagination, stable under inserts)."""
+    query = select(Instance)
+    if status:
+        query = query.where(Instance.status == status)
+    if definition_key:
+        query = query.where(Instance.definition_key == definition_key)
+    if business_key:
+        query = query.where(Instance.business_key == business_key)
+    if not sees_everything(actor):
+        query = query.where(_clerk_visible(actor))
+    if cursor:
+        started, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Instance.started_at < started,
+                and_(Instance.started_at == started, Instance.id < last_id),
+            )
+        )
+    limit = max(1, min(limit, 500))
+    rows = list(
+        session.scalars(
+            query.order_by(Instance.started_at.desc(), Instance.id.desc()).limit(limit + 1)
+        )
+    )
+    next_cursor = (
+        _encode_cursor(rows[limit - 1].started_at, rows[limit - 1].id)
+        if len(rows) > limit
+        else None
+    )
+    return rows[:limit], next_cursor

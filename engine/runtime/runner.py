@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from sqlalchemy import select, update
@@ -213,7 +214,9 @@ class Runner:
         version: int | None = None,
         business_key: str | None = None,
         variables: dict[str, Any] | None = None,
+        message: BpmnEvent | None = None,
     ) -> Instance:
+        """Start a case; with `message`, deliver it to the process's message start event."""
         variables = dict(variables or {})
         if not isinstance(variables, dict):
             raise InvalidInput("variables must be a JSON object")
@@ -260,6 +263,16 @@ class Runner:
             workflow.task_tree.data.update(variables)
             ctx.adopt(workflow)
             ctx.audit_data = jsonable(variables)
+            if message is not None:
+                assert ctx.counter is not None
+                steps = run_engine_steps(workflow, self._step_budget(instance), ctx.counter.account)
+                ctx.failures.extend(steps.failures)
+                if workflow.event_manager.catch(message, internal=False) == 0:
+                    raise NotFound(
+                        f"process {definition_key!r} does not start on message "
+                        f"{message.event_definition.name!r}"
+                    )
+                ctx.audit_details["message"] = message.event_definition.name
             self._finish(ctx, "start", fenced=False)
             return instance
 

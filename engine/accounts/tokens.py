@@ -1,0 +1,55 @@
+"""Bearer tokens: random, stored only as a SHA-256, expiring, revocable one by one."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.accounts.actor import Actor
+from engine.accounts.directory import load_actor
+from engine.errors import NotFound, Unauthorized
+from engine.runtime import clock
+from engine.store.models import ApiToken, User
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue(session: Session, username: str, ttl: timedelta) -> tuple[str, datetime]:
+    user = session.scalars(select(User).where(User.username == username)).one()
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    expires = now + ttl
+    session.add(
+        ApiToken(token_hash=_digest(token), user_id=user.id, created_at=now, expires_at=expires)
+    )
+    session.flush()
+    return token, expires
+
+
+def actor_for(session: Session, token: str) -> Actor:
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+    if row is None:
+        raise Unauthorized("the token is not valid")
+    if row.revoked_at is not None:
+        raise Unauthorized("the token has been revoked; log in again")
+    if row.expires_at <= clock.now():
+        raise Unauthorized("the token has expired; log in again")
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Unauthorized("the account is disabled")
+    try:
+        return load_actor(session, user.username)
+    except NotFound:
+        raise Unauthorized("the account is disabled") from None
+
+
+def revoke(session: Session, token: str) -> None:
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = clock.now()

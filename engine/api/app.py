@@ -1,0 +1,27 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from engine.api import errors
+from engine.api.routes import admin, auth, definitions, instances, tasks
+from engine.app import Govflow
+
+
+def create_app(govflow: Govflow | None = None) -> FastAPI:
+    govflow = govflow or Govflow()
+    app = FastAPI(
+        title="govflow",
+        version="0.1.0",
+        description=(
+            "BPMN workflow engine for a county government service center. Log in at "
+            "/api/auth/token (OAuth2 password form) and send the token as `Authorization: Bearer`. "
+            "Errors are JSON {error, message, details}."
+        ),
+    )
+    app.state.govflow = govflow
+    errors.install(app)
+    for module in (auth, definitions, instances, tasks, admin):
+        app.include_router(module.router)
+    return app

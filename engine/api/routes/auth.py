@@ -1,0 +1,59 @@
+"""Logging in and out, and who am I."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+
+from engine.accounts import directory, tokens
+from engine.api.deps import ActorDep, GovflowDep, TokenDep
+from engine.api.routes import errors
+from engine.api.schemas import MeOut, TokenOut
+from engine.store.models import AuditEvent, User
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+@router.post("/auth/token", response_model=TokenOut, responses=errors(401, 422))
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], govflow: GovflowDep) -> TokenOut:
+    """Exchange username and password (OAuth2 password form) for a bearer token."""
+    ttl = timedelta(minutes=govflow.settings.token_ttl_minutes)
+    with govflow.database.session() as session:
+        actor = directory.authenticate(session, form.username, form.password)
+        token, expires = tokens.issue(session, actor.username, ttl)
+        session.add(AuditEvent(actor=actor.username, command="login"))
+    return TokenOut(access_token=token, expires_at=expires)
+
+
+@router.post("/auth/logout", status_code=204, responses=errors(401))
+def logout(
+    token: TokenDep,
+    actor: ActorDep,
+    govflow: GovflowDep,
+) -> Response:
+    """Revoke the token this request carries."""
+    assert token is not None
+    with govflow.database.session() as session:
+        tokens.revoke(session, token)
+        session.add(AuditEvent(actor=actor.username, command="logout"))
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut, responses=errors(401))
+def me(
+    actor: ActorDep,
+    govflow: GovflowDep,
+) -> MeOut:
+    with govflow.database.session() as session:
+        user = session.scalars(select(User).where(User.username == actor.username)).one()
+        display = user.display_name
+    return MeOut(
+        username=actor.username,
+        display_name=display,
+        roles=sorted(actor.roles),  # type: ignore[arg-type]
+        departments=sorted(actor.departments),
+    )

@@ -1,0 +1,198 @@
+"""Worklists and the work on a task: claim, unclaim, assign, complete, comments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from engine.accounts.actor import Actor
+from engine.api.deps import ActorDep, GovflowDep
+from engine.api.routes import errors
+from engine.api.schemas import (
+    AssignIn,
+    CommentIn,
+    CommentOut,
+    CompleteIn,
+    TaskDetailOut,
+    TaskOut,
+)
+from engine.app import Govflow
+from engine.runtime import clock, commands, queries
+from engine.runtime.forms import form_name
+from engine.store.models import AuditEvent, Instance, TaskComment
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+SCOPE_HELP = (
+    "mine: claimed by me; group: my departments' queues; all: every task (ops and admin only)"
+)
+
+
+def _task_out(
+    govflow: Govflow,
+    task_id: str,
+) -> TaskOut:
+    with govflow.database.session() as session:
+        row = session.get(queries.HumanTask, task_id)
+        assert row is not None
+        return TaskOut.model_validate(queries.task_to_dict(row))
+
+
+@router.get("", response_model=list[TaskOut], responses=errors(401, 403, 422))
+def list_tasks(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    scope: Annotated[str, Query(pattern="^(mine|group|all)$", description=SCOPE_HELP)] = "group",
+    state: Annotated[str, Query(pattern="^(open|completed|cancelled|any)$")] = "open",
+    overdue: Annotated[bool | None, Query(description="only overdue, or only not overdue")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="text in name or business key")
+    ] = None,
+    group: Annotated[str | None, Query(max_length=64, description="one department's queue")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[TaskOut]:
+    """A worklist, soonest due first, then by priority."""
+    with govflow.database.session() as session:
+        rows = queries.list_tasks(session, actor, scope, group, state, overdue, q, limit)
+        now = clock.now()
+        return [TaskOut.model_validate(queries.task_to_dict(r, now)) for r in rows]
+
+
+@router.get("/{task_id}", response_model=TaskDetailOut, responses=errors(401, 403, 404))
+def get_task(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    task_id: str,
+) -> TaskDetailOut:
+    """A task with its form's JSON Schema and the case data as it is now."""
+    with govflow.database.session() as session:
+        row = queries.get_task(session, actor, task_id)
+        instance = session.get(Instance, row.instance_id)
+        assert instance is not None
+        schema = None
+        if row.form_key:
+            version = govflow.services.versions.get(session, instance.definition_version_id)
+            schema = version.forms.get(form_name(row.form_key))
+        return TaskDetailOut.model_validate(
+            {**queries.task_to_dict(row), "form_schema": schema, "data": instance.variables or {}}
+        )
+
+
+def _run(
+    govflow: Govflow,
+    actor: Actor,
+    command: object,
+    task_id: str,
+) -> TaskOut:
+    govflow.runner.execute(command, actor)  # type: ignore[arg-type]
+    return _task_out(govflow, task_id)
+
+
+@router.post("/{task_id}/claim", response_model=TaskOut, responses=errors(401, 403, 404, 409))
+def claim(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    task_id: str,
+) -> TaskOut:
+    """Take a task from the department queue. 409 when someone else holds it."""
+    return _run(govflow, actor, commands.ClaimTask(task_id), task_id)
+
+
+@router.post("/{task_id}/unclaim", response_model=TaskOut, responses=errors(401, 403, 404, 409))
+def unclaim(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    task_id: str,
+) -> TaskOut:
+    """Give a claimed task back to its queue (the holder, or ops)."""
+    return _run(govflow, actor, commands.UnclaimTask(task_id), task_id)
+
+
+@router.post("/{task_id}/assign", response_model=TaskOut, responses=errors(401, 403, 404, 409, 422))
+def assign(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    task_id: str,
+    body: AssignIn,
+) -> TaskOut:
+    """Give a task to a user: ops to anyone, a clerk to a colleague of the task's department."""
+    return _run(govflow, actor, commands.AssignTask(task_id, body.user), task_id)
+
+
+@router.post(
+    "/{task_id}/complete", response_model=TaskOut, responses=errors(401, 403, 404, 409, 422)
+)
+def complete(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    task_id: str,
+    body: CompleteIn,
+) -> TaskOut:
+    """Complete a task with its form data; 422 lists every invalid field by JSON path."""
+    return _run(govflow, actor, commands.CompleteTask(task_id, body.data), task_id)
+
+
+@router.get("/{task_id}/comments", response_model=list[CommentOut], responses=errors(401, 403, 404))
+def list_comments(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    task_id: str,
+) -> list[CommentOut]:
+    with govflow.database.session() as session:
+        queries.get_task(session, actor, task_id)
+        rows = session.scalars(
+            select(TaskComment).where(TaskComment.task_id == task_id).order_by(TaskComment.id)
+        )
+        return [
+            CommentOut(
+                id=r.id, task_id=r.task_id, author=r.author, body=r.body, created_at=r.created_at
+            )
+            for r in rows
+        ]
+
+
+@router.post(
+    "/{task_id}/comments",
+    response_model=CommentOut,
+    status_code=201,
+    responses=errors(401, 403, 404, 422),
+)
+def add_comment(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    task_id: str,
+    body: CommentIn,
+) -> CommentOut:
+    """Leave a note on a task for colleagues; kept with the case history."""
+    with govflow.database.session() as session:
+        task = queries.get_task(session, actor, task_id)
+        now = clock.now()
+        comment = TaskComment(
+            task_id=task_id,
+            instance_id=task.instance_id,
+            author=actor.username,
+            body=body.body,
+            created_at=now,
+        )
+        session.add(comment)
+        session.add(
+            AuditEvent(
+                at=now,
+                actor=actor.username,
+                command="comment",
+                instance_id=task.instance_id,
+                task_id=task_id,
+                element_id=task.element_id,
+                data={"body": body.body},
+            )
+        )
+        session.flush()
+        return CommentOut(
+            id=comment.id,
+            task_id=task_id,
+            author=comment.author,
+            body=comment.body,
+            created_at=comment.created_at,
+        )

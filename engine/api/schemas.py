@@ -1,0 +1,236 @@
+"""Request and response bodies of the HTTP API (they make up /openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["clerk", "designer", "ops", "admin"]
+InstanceStatus = Literal["running", "waiting", "completed", "cancelled", "error", "suspended"]
+TaskState = Literal["open", "completed", "cancelled"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    """One thing wrong: a field path (form and request errors) or a file and line (BPMN)."""
+
+    path: str | None = None
+    file: str | None = None
+    line: int | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. not_found, forbidden, invalid")
+    message: str
+    details: list[ErrorDetail] | dict[str, Any] | None = None
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class MeOut(BaseModel):
+    username: str
+    display_name: str
+    roles: list[Role]
+    departments: list[str]
+
+
+class VersionOut(BaseModel):
+    version: int
+    deployed_at: datetime
+    deployed_by: str
+    content_hash: str
+    files: list[str]
+    forms: list[str]
+    instances: int
+
+
+class DefinitionOut(BaseModel):
+    key: str
+    name: str
+    latest_version: int
+
+
+class DefinitionDetailOut(DefinitionOut):
+    versions: list[VersionOut]
+
+
+class DeployedProcessOut(BaseModel):
+    key: str
+    name: str
+    version: int
+    created: bool
+
+
+class DeployOut(BaseModel):
+    processes: list[DeployedProcessOut]
+    forms: list[str]
+
+
+class LintProblemOut(BaseModel):
+    file: str
+    line: int | None
+    message: str
+
+
+class LintOut(BaseModel):
+    problems: list[LintProblemOut]
+
+
+class InstanceCreate(Strict):
+    definition_key: str = Field(min_length=1, max_length=200)
+    version: int | None = Field(default=None, ge=1)
+    business_key: str | None = Field(default=None, min_length=1, max_length=200)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class InstanceOut(BaseModel):
+    id: str
+    status: InstanceStatus
+    business_key: str | None
+    definition_key: str
+    version: int
+    started_at: datetime | None = None
+    started_by: str | None = None
+    updated_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class InstancePage(BaseModel):
+    items: list[InstanceOut]
+    next_cursor: str | None = Field(description="pass as `cursor` to get the next page")
+
+
+class TaskOut(BaseModel):
+    id: str
+    instance_id: str
+    definition_key: str
+    business_key: str | None
+    element_id: str
+    name: str
+    state: TaskState
+    assignee: str | None
+    candidate_groups: list[str]
+    candidate_users: list[str]
+    form_key: str | None
+    priority: int
+    due_at: datetime | None
+    follow_up_at: datetime | None
+    overdue: bool
+    created_at: datetime | None
+    claimed_at: datetime | None
+    completed_at: datetime | None
+    completed_by: str | None
+
+
+class TaskDetailOut(TaskOut):
+    form_schema: dict[str, Any] | None = Field(description="JSON Schema of the task's form")
+    data: dict[str, Any] = Field(description="the case data as it is now")
+
+
+class IncidentOut(BaseModel):
+    id: int
+    instance_id: str | None = None
+    kind: str
+    element_id: str | None
+    task_id: str | None
+    message: str
+    created_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class ElementOut(BaseModel):
+    element_id: str
+    active: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class HistoryOut(BaseModel):
+    at: datetime | None
+    actor: str
+    command: str
+    task_id: str | None
+    element_id: str | None
+    data: dict[str, Any] | None
+    details: dict[str, Any] | None
+
+
+class InstanceDetailOut(InstanceOut):
+    variables: dict[str, Any]
+    tasks: list[TaskOut]
+    incidents: list[IncidentOut]
+    elements: list[ElementOut]
+    history: list[HistoryOut]
+
+
+class ReasonIn(Strict):
+    reason: str = Field(default="", max_length=2000)
+
+
+class MessageIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    correlation_key: str | None = Field(default=None, max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessageOut(BaseModel):
+    instance_id: str
+    started: bool = Field(description="true when the message started a new case")
+
+
+class AssignIn(Strict):
+    user: str = Field(min_length=1, max_length=64)
+
+
+class CompleteIn(Strict):
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommentIn(Strict):
+    body: str = Field(min_length=1, max_length=4000)
+
+
+class CommentOut(BaseModel):
+    id: int
+    task_id: str
+    author: str
+    body: str
+    created_at: datetime
+
+
+class DepartmentIn(Strict):
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    name: str
+
+
+class UserIn(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    roles: list[Role] = Field(min_length=1)
+    departments: list[str] = Field(default_factory=list)
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+    display_name: str = Field(default="", max_length=200)
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    departments: list[str]
+    active: bool

@@ -1,0 +1,171 @@
+"""Authorization matrix: every role against every endpoint family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.api_support import ApiHarness
+from tests.test_api import _upload_bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = ("anonymous", "clerk", "other_clerk", "designer", "ops", "admin")
+USERS = {
+    "anonymous": None,
+    "clerk": "front",
+    "other_clerk": "amr1",
+    "designer": "designer",
+    "ops": "ops",
+    "admin": "admin",
+}
+
+
+@pytest.fixture
+def world(app):
+    api = ApiHarness(app)
+    api.user("designer", ["designer"])
+    api.user("ops", ["ops"])
+    api.user("admin", ["admin"])
+    api.user("front", ["clerk"], ["center"])
+    api.user("amr1", ["clerk"], ["amr"])
+    assert api.post("/api/definitions", "designer", files=_upload_bundle()).status_code == 201
+    return api
+
+
+def _fresh_case(api: ApiHarness) -> tuple[str, str]:
+    case = api.post("/api/instances", "front", json={"definition_key": "joint_review"}).json()
+    task = next(
+        t for t in api.get("/api/tasks?scope=all", "ops").json() if t["instance_id"] == case["id"]
+    )
+    return case["id"], task["id"]
+
+
+def _bpmn_upload():
+    return [
+        (
+            "files",
+            (
+                "joint_review.bpmn",
+                (ROOT / "processes" / "joint_review.bpmn").read_bytes(),
+                "application/xml",
+            ),
+        )
+    ]
+
+
+# (family, method, path template, body kind, expected status per role)
+MATRIX = [
+    ("me", "GET", "/api/me", None, (401, 200, 200, 200, 200, 200)),
+    ("definitions: list", "GET", "/api/definitions", None, (401, 200, 200, 200, 200, 200)),
+    (
+        "definitions: read",
+        "GET",
+        "/api/definitions/joint_review",
+        None,
+        (401, 200, 200, 200, 200, 200),
+    ),
+    (
+        "definitions: bpmn",
+        "GET",
+        "/api/definitions/joint_review/versions/1/bpmn",
+        None,
+        (401, 200, 200, 200, 200, 200),
+    ),
+    ("definitions: deploy", "POST", "/api/definitions", "upload", (401, 403, 403, 200, 403, 200)),
+    (
+        "definitions: lint",
+        "POST",
+        "/api/definitions/lint",
+        "upload",
+        (401, 403, 403, 200, 403, 200),
+    ),
+    ("instances: start", "POST", "/api/instances", "start", (401, 201, 201, 201, 201, 201)),
+    ("instances: list", "GET", "/api/instances", None, (401, 200, 200, 200, 200, 200)),
+    ("instances: read", "GET", "/api/instances/{case}", None, (401, 200, 403, 200, 200, 200)),
+    (
+        "instances: suspend",
+        "POST",
+        "/api/instances/{case}/suspend",
+        None,
+        (401, 403, 403, 403, 200, 200),
+    ),
+    (
+        "instances: cancel",
+        "POST",
+        "/api/instances/{case}/cancel",
+        None,
+        (401, 403, 403, 403, 200, 200),
+    ),
+    ("messages", "POST", "/api/messages", "message", (401, 404, 404, 403, 404, 404)),
+    ("incidents: list", "GET", "/api/incidents", None, (401, 403, 403, 403, 200, 200)),
+    ("tasks: my queues", "GET", "/api/tasks", None, (401, 200, 200, 200, 200, 200)),
+    ("tasks: all", "GET", "/api/tasks?scope=all", None, (401, 403, 403, 403, 200, 200)),
+    ("tasks: read", "GET", "/api/tasks/{task}", None, (401, 200, 403, 403, 200, 200)),
+    ("tasks: claim", "POST", "/api/tasks/{task}/claim", None, (401, 200, 403, 403, 403, 403)),
+    ("tasks: assign", "POST", "/api/tasks/{task}/assign", "assign", (401, 200, 403, 403, 200, 200)),
+    (
+        "tasks: complete",
+        "POST",
+        "/api/tasks/{task}/complete",
+        "complete",
+        (401, 200, 403, 403, 403, 403),
+    ),
+    (
+        "tasks: comment",
+        "POST",
+        "/api/tasks/{task}/comments",
+        "comment",
+        (401, 201, 403, 403, 201, 201),
+    ),
+    ("departments: list", "GET", "/api/departments", None, (401, 200, 200, 200, 200, 200)),
+    ("departments: add", "POST", "/api/departments", "department", (401, 403, 403, 403, 403, 201)),
+    ("users: list", "GET", "/api/users", None, (401, 403, 403, 403, 200, 200)),
+    ("users: add", "POST", "/api/users", "user", (401, 403, 403, 403, 403, 201)),
+]
+
+ACCEPT = {
+    "applicant_name": "张三",
+    "id_number": "11010519491231002X",
+    "phone": "13800138000",
+    "shop_name": "面馆",
+    "address": "人民路1号",
+    "area_m2": 20,
+    "materials_told": True,
+}
+
+
+def _body(kind: str | None, role: str) -> dict:
+    if kind == "upload":
+        return {"files": _bpmn_upload()}
+    bodies = {
+        "start": {"definition_key": "joint_review"},
+        "message": {"name": "nobody_waits_for_this"},
+        "assign": {"user": "front"},
+        "complete": {"data": ACCEPT},
+        "comment": {"body": "请核对材料"},
+        "department": {"code": f"dept_{role}", "name": f"部门 {role}"},
+        "user": {"username": f"new_{role}", "roles": ["designer"]},
+    }
+    return {"json": bodies[kind]} if kind else {}
+
+
+def test_every_role_against_every_endpoint_family(world):
+    api = world
+    mismatches = []
+    for family, method, template, kind, expected in MATRIX:
+        for role, want in zip(ROLES, expected, strict=True):
+            case, task = _fresh_case(api)
+            path = template.format(case=case, task=task)
+            user = USERS[role]
+            if method == "GET":
+                response = api.get(path, user)
+            else:
+                response = api.post(path, user, **_body(kind, role))
+            if response.status_code != want:
+                mismatches.append(
+                    f"{family} as {role}: {response.status_code} (wanted {want}) {response.text[:120]}"
+                )
+            if response.status_code >= 400:
+                assert set(response.json()) == {"error", "message", "details"}
+    assert mismatches == []

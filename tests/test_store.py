@@ -17,14 +17,18 @@ def test_a_fresh_database_is_created_at_the_current_revision(app):
     assert schema.current_revision(app.database) == schema.head_revision()
 
 
-def test_an_outdated_database_is_reported_then_upgraded(settings):
+def test_a_database_made_by_an_older_version_is_reported_then_upgraded_with_its_data(settings):
     app = Govflow(settings)
     try:
+        with app.database.session() as session:
+            from engine.accounts import directory
+
+            directory.add_department(session, "notary", "公证处")
         with app.database.engine.begin() as connection:
             config = schema.alembic_config()
             config.attributes["connection"] = connection
-            command.downgrade(config, "base")
-        assert schema.current_revision(app.database) is None
+            command.downgrade(config, "0001")
+        assert schema.current_revision(app.database) == "0001"
         result = CliRunner().invoke(main, ["--db", settings.database_url, "departments", "list"])
         assert result.exit_code == 1
         assert "run `govflow db upgrade`" in result.stderr
@@ -32,6 +36,8 @@ def test_an_outdated_database_is_reported_then_upgraded(settings):
         assert result.exit_code == 0, result.output
         assert result.stdout.strip() == f"database at revision {schema.head_revision()}"
         assert schema.is_current(app.database)
+        result = CliRunner().invoke(main, ["--db", settings.database_url, "departments", "list"])
+        assert "notary\t公证处" in result.stdout
     finally:
         schema.upgrade(app.database)
         app.dispose()

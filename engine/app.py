@@ -15,6 +15,7 @@ from engine.accounts.actor import SYSTEM, Actor
 from engine.bpmn.problems import Problem
 from engine.config import Settings
 from engine.errors import GovflowError
+from engine.jobs import handlers
 from engine.runtime import deploy as deploy_service
 from engine.runtime.runner import Runner, Services
 from engine.store import schema
@@ -35,6 +36,7 @@ class Govflow:
         self.database = database or Database(self.settings.database_url)
         self.services = Services.create(self.settings, self.database)
         self.runner = Runner(self.services)
+        handlers.load_modules(list(self.settings.handler_modules))
 
     # --- database ----------------------------------------------------------------------------
 
@@ -68,14 +70,14 @@ class Govflow:
     def actor(self, username: str | None) -> Actor:
         if username is None:
             return SYSTEM
-        with self.database.session() as session:
+        with self.database.read_session() as session:
             return directory.load_actor(session, username)
 
     # --- definitions -------------------------------------------------------------------------
 
     def lint_paths(self, paths: list[Path]) -> list[Problem]:
         bpmn, forms = deploy_service.collect_files(paths)
-        with self.database.session() as session:
+        with self.database.read_session() as session:
             return deploy_service.lint(
                 session, bpmn, forms, self.settings.forms_dir, self.settings.bpmn_max_bytes
             )

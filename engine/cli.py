@@ -18,6 +18,11 @@ import click
 from engine.accounts import directory
 from engine.app import Govflow
 from engine.errors import GovflowError, InvalidInput
+from engine.jobs import store as job_store
+from engine.jobs.dispatcher import Dispatcher
+from engine.jobs.executors import make_executor
+from engine.jobs.handlers import queue_for
+from engine.jobs.handlers import topics as handler_topics
 from engine.runtime import commands, queries
 from engine.store import schema
 
@@ -164,8 +169,89 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from engine.api.app import create_app
 
     app = _ready(ctx)
-    click.echo(f"govflow on http://{host}:{port} (database {app.settings.database_url})")
-    uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+    dispatcher = Dispatcher(app, make_executor(app))
+    dispatcher.start()
+    executor = f"Celery on {app.settings.broker_url}" if app.settings.broker_url else "in-process"
+    click.echo(
+        f"govflow on http://{host}:{port} (database {app.settings.database_url}; jobs {executor})"
+    )
+    try:
+        uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+    finally:
+        dispatcher.stop()
+        dispatcher.executor.shutdown()
+
+
+@main.command("dispatcher")
+@click.option("--poll", default=0.5, show_default=True, help="Seconds between rounds when idle.")
+@click.pass_context
+@handled
+def dispatcher_command(ctx: click.Context, poll: float) -> None:
+    """Hand due jobs to the executor (Celery when GOVFLOW_BROKER_URL is set) until stopped."""
+    app = _ready(ctx)
+    dispatcher = Dispatcher(app, make_executor(app))
+    click.echo(f"{dispatcher.name} running; Ctrl-C to stop")
+    try:
+        dispatcher.run(poll)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.executor.shutdown()
+
+
+@main.command("worker")
+@click.option(
+    "--queues", default="", help="Topic families to serve, e.g. verify,notify (default all)."
+)
+@click.option("--concurrency", default=2, show_default=True, type=int)
+@click.option(
+    "--pool",
+    default="threads",
+    show_default=True,
+    type=click.Choice(["threads", "solo", "prefork"]),
+)
+@click.pass_context
+@handled
+def worker_command(ctx: click.Context, queues: str, concurrency: int, pool: str) -> None:
+    """Run a Celery worker for service-task jobs (broker: GOVFLOW_BROKER_URL)."""
+    _ready(ctx)
+    from workers.celery_app import app as celery_app
+
+    families = queues or ",".join(sorted({queue_for(t) for t in handler_topics()}))
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--queues={families}",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+    ]
+    celery_app.worker_main(argv)
+
+
+@main.group("jobs")
+def jobs_group() -> None:
+    """Service-task jobs."""
+
+
+@jobs_group.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def jobs_stats(ctx: click.Context, as_json: bool) -> None:
+    """Jobs per topic: pending, running, completed, failed, and latency."""
+    app = _ready(ctx)
+    with app.database.read_session() as session:
+        figures = job_store.metrics(session)
+    if as_json:
+        _print_json(figures)
+        return
+    for topic, entry in sorted(figures.items()):
+        p50 = entry["latency_p50_s"]
+        latency = f"{p50:.2f}s" if p50 is not None else "-"
+        click.echo(
+            f"{topic:<22} pending {entry['pending']:<5} running {entry['running']:<5} "
+            f"completed {entry['completed']:<6} failed {entry['failed']:<5} p50 {latency}"
+        )
 
 
 # --- definitions -----------------------------------------------------------------------------
@@ -221,7 +307,7 @@ def definitions_list(ctx: click.Context, as_json: bool) -> None:
     from engine.store.models import ProcessDefinition
 
     app = _ready(ctx)
-    with app.database.session() as session:
+    with app.database.read_session() as session:
         rows = [
             {"key": d.key, "name": d.name, "latest_version": d.latest_version}
             for d in session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key))
@@ -269,7 +355,7 @@ def start_command(
 def show_command(ctx: click.Context, instance_id: str, as_json: bool) -> None:
     """Show an instance: status, data, tasks, incidents and history."""
     app = _ready(ctx)
-    with app.database.session() as session:
+    with app.database.read_session() as session:
         detail = queries.instance_detail(session, instance_id)
     if as_json:
         _print_json(detail)
@@ -310,7 +396,7 @@ def _instance_command(name: str, command_class: type, help_text: str) -> None:
     def command(ctx: click.Context, instance_id: str, username: str, reason: str) -> None:
         app = _ready(ctx)
         app.runner.execute(command_class(instance_id, reason), app.actor(username))
-        with app.database.session() as session:
+        with app.database.read_session() as session:
             click.echo(queries.instance_detail(session, instance_id)["status"])
 
 
@@ -357,7 +443,7 @@ def tasks_command(
     app = _ready(ctx)
     actor = app.actor(username)
     scope = "mine" if mine else ("group" if username else "all")
-    with app.database.session() as session:
+    with app.database.read_session() as session:
         rows = [
             queries.task_to_dict(r) for r in queries.list_tasks(session, actor, scope, group, state)
         ]
@@ -430,7 +516,7 @@ def complete_command(ctx: click.Context, task_id: str, username: str, data: str)
         raise InvalidInput(f"--data is not valid JSON: {exc.msg} at column {exc.colno}") from None
     app = _ready(ctx)
     row = _task_action(app, commands.CompleteTask(task_id, values), username)
-    with app.database.session() as session:
+    with app.database.read_session() as session:
         status = queries.instance_detail(session, row["instance_id"])["status"]
     click.echo(f"{row['id']} completed; instance {row['instance_id']} is {status}")
 
@@ -461,7 +547,7 @@ def departments_add(ctx: click.Context, code: str, name: str) -> None:
 @handled
 def departments_list(ctx: click.Context, as_json: bool) -> None:
     app = _ready(ctx)
-    with app.database.session() as session:
+    with app.database.read_session() as session:
         rows = [{"code": d.code, "name": d.name} for d in directory.list_departments(session)]
     if as_json:
         _print_json(rows)
@@ -511,7 +597,7 @@ def users_add(
 @handled
 def users_list(ctx: click.Context, as_json: bool) -> None:
     app = _ready(ctx)
-    with app.database.session() as session:
+    with app.database.read_session() as session:
         rows = [
             {"username": u.username, "roles": roles, "departments": depts, "active": u.active}
             for u, roles, depts in directory.list_users(session)

@@ -44,6 +44,10 @@ class Settings:
     token_ttl_minutes: int = 480
     max_upload_bytes: int = 10_000_000
     demo_password: str = "govflow-demo"
+    broker_url: str | None = None
+    job_threads: int = 4
+    lease_grace_s: float = 30.0
+    handler_modules: tuple[str, ...] = ("workers",)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -66,4 +70,12 @@ class Settings:
             token_ttl_minutes=_int("GOVFLOW_TOKEN_TTL_MINUTES", 480),
             max_upload_bytes=_int("GOVFLOW_MAX_UPLOAD_BYTES", 10_000_000),
             demo_password=os.environ.get("GOVFLOW_DEMO_PASSWORD") or "govflow-demo",
+            broker_url=os.environ.get("GOVFLOW_BROKER_URL") or None,
+            job_threads=_int("GOVFLOW_JOB_THREADS", 4),
+            lease_grace_s=_float("GOVFLOW_LEASE_GRACE_S", 30.0),
+            handler_modules=tuple(
+                m.strip()
+                for m in (os.environ.get("GOVFLOW_HANDLER_MODULES") or "workers").split(",")
+                if m.strip()
+            ),
         )

@@ -322,3 +322,38 @@ def test_comments_on_a_task(api):
         "申请人下午补交照片"
     ]
     assert api.get(f"/api/tasks/{task['id']}/comments", "amr1").status_code == 403
+
+
+def test_certificates_download_and_job_metrics(api):
+    from tests.test_jobs import _one_service_process, drain
+
+    process = _one_service_process("certificate.issue")
+    assert (
+        api.post(
+            "/api/definitions",
+            "designer",
+            files=[("files", ("cert.bpmn", process.encode(), "application/xml"))],
+        ).status_code
+        == 201
+    )
+    case = api.post(
+        "/api/instances",
+        "front",
+        json={
+            "definition_key": "one",
+            "variables": {"certificate_kind": "营业执照", "holder": "张记面馆"},
+        },
+    ).json()
+    drain(api.app)
+    number = api.get(f"/api/instances/{case['id']}", "front").json()["variables"][
+        "certificate_number"
+    ]
+    assert number.startswith("YZ")
+    pdf = api.get(f"/api/certificates/{number}.pdf", "front")
+    assert (pdf.status_code, pdf.headers["content-type"]) == (200, "application/pdf")
+    assert pdf.content.startswith(b"%PDF")
+    assert api.get(f"/api/certificates/{number}.pdf", "amr1").status_code == 403
+    assert api.get("/api/certificates/NOPE1.pdf", "front").status_code == 404
+    metrics = api.get("/api/jobs/metrics", "ops").json()
+    assert metrics["certificate.issue"]["completed"] == 1
+    assert api.get("/api/jobs/metrics", "front").status_code == 403

@@ -27,7 +27,7 @@ TokenDep = Annotated[str | None, Depends(bearer)]
 def current_actor(token: TokenDep, govflow: GovflowDep) -> Actor:
     if not token:
         raise Unauthorized("log in first: send Authorization: Bearer <token> from /api/auth/token")
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         return tokens.actor_for(session, token)
 
 

@@ -34,7 +34,12 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTask
 from engine.bpmn import timers
 from engine.bpmn.problems import Problem
 from engine.bpmn.safe_xml import UnsafeXml, parse_xml_bytes
-from engine.bpmn.specs import GovflowUserTask, PassThroughManualTask, PassThroughTask
+from engine.bpmn.specs import (
+    GovflowServiceTask,
+    GovflowUserTask,
+    PassThroughManualTask,
+    PassThroughTask,
+)
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = CAMUNDA_MODEL_NS
@@ -152,12 +157,23 @@ class UserTaskParser(CamundaTaskParser):
         }
 
 
+class ServiceTaskParser(CamundaTaskParser):
+    """Service tasks with an external topic become jobs for workers."""
+
+    def create_task(self) -> GovflowServiceTask:
+        topic = self.attribute("topic", "camunda")
+        return self.spec_class(
+            self.spec, self.bpmn_id, topic=topic.strip() if topic else None, **self.bpmn_attributes
+        )
+
+
 class GovflowParser(CamundaParser):
     """CamundaParser with govflow's user tasks, pass-through tasks and timer texts."""
 
     OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, tuple[Any, Any]]] = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (UserTaskParser, GovflowUserTask),
+        full_tag("serviceTask"): (ServiceTaskParser, GovflowServiceTask),
         full_tag("task"): (CamundaTaskParser, PassThroughTask),
         full_tag("manualTask"): (CamundaTaskParser, PassThroughManualTask),
         full_tag("startEvent"): (StartEventParser, StartEvent),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, UserTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ServiceTask, UserTask
 
 ASSIGNMENT_KEYS = (
     "candidate_groups",
@@ -47,3 +47,17 @@ class PassThroughManualTask(ManualTask):
     def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.manual = False
+
+
+class GovflowServiceTask(ServiceTask):
+    """A service task done by a worker: it parks (STARTED) and the runner writes a job row.
+
+    `topic` names the handler (Camunda's `camunda:type="external" camunda:topic="..."`).
+    """
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, topic: str | None = None, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.topic = topic
+
+    def _run_hook(self, my_task: Any) -> None:
+        return None

@@ -15,6 +15,7 @@ from engine.accounts import permissions
 from engine.accounts.directory import load_actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.runtime.forms import form_name, validate_submission
+from engine.runtime.job_results import retry_failed_job
 from engine.runtime.projections import jsonable
 from engine.runtime.runner import CommandContext
 from engine.runtime.sandbox import storable_problem
@@ -265,7 +266,10 @@ class RetryIncident:
             raise Conflict(f"incident {incident.id} is already resolved")
         ctx.audit_data = {"incident": incident.id, "reason": self.reason}
         ctx.audit_element_id = incident.element_id
-        if incident.task_id:
+        if incident.kind == "job":
+            retry_failed_job(ctx.session, incident, ctx.now)
+            _ = ctx.workflow
+        elif incident.task_id:
             try:
                 task = ctx.workflow.get_task_from_id(UUID(incident.task_id))
             except TaskNotFoundException:

@@ -98,7 +98,7 @@ def deliver(
         problem = storable_problem(value, key)
         if problem:
             raise InvalidInput(problem, [{"path": f"$.payload.{key}", "message": problem}])
-    with runner.services.database.session() as session:
+    with runner.services.database.read_session() as session:
         query = (
             select(MessageSubscription.instance_id)
             .join(Instance, Instance.id == MessageSubscription.instance_id)

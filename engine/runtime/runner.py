@@ -13,6 +13,7 @@ import random
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine.accounts.actor import Actor
 from engine.config import Settings
 from engine.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from engine.jobs.outbox import sync_jobs
 from engine.runtime import clock, projections
 from engine.runtime.history import prune_history
 from engine.runtime.projections import ElementCounter, jsonable
@@ -174,10 +176,17 @@ class CommandContext:
         self.counter = ElementCounter({})
 
     def run_task(self, task: Task) -> None:
-        """Run one task (a completed user task, a retried element), containing its failure."""
+        """Run one task (a completed user task), containing its failure."""
+        self._contained(task, task.run)
+
+    def run_task_completion(self, task: Task) -> None:
+        """Complete a parked task (a service task whose job finished), containing failures."""
+        self._contained(task, task.complete)
+
+    def _contained(self, task: Task, action: Callable[[], Any]) -> None:
         result = StepResult()
         try:
-            task.run()
+            action()
         except Exception as exc:
             record_failure(result, exc, task)
         self.failures.extend(result.failures)
@@ -379,6 +388,7 @@ class Runner:
             for task, problem in problems:
                 ctx.add_incident("assignment", problem, str(task.id), projections.element_id(task))
             projections.sync_waits(session, instance.id, workflow)
+            sync_jobs(session, instance, workflow, ctx.now)
             for failure in ctx.failures:
                 ctx.add_incident("failed", failure.message, failure.task_id, failure.element_id)
             self._write_incidents(ctx)

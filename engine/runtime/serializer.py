@@ -34,7 +34,12 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn.specs import GovflowUserTask, PassThroughManualTask, PassThroughTask
+from engine.bpmn.specs import (
+    GovflowServiceTask,
+    GovflowUserTask,
+    PassThroughManualTask,
+    PassThroughTask,
+)
 
 DOCUMENT_FORMAT = 1
 
@@ -68,11 +73,22 @@ class GovflowUserTaskConverter(TaskSpecConverter):
         return self.task_spec_from_dict(dct)
 
 
+class GovflowServiceTaskConverter(TaskSpecConverter):
+    def to_dict(self, spec: GovflowServiceTask) -> dict[str, Any]:
+        dct = self.get_default_attributes(spec)
+        dct["topic"] = spec.topic
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> GovflowServiceTask:
+        return self.task_spec_from_dict(dct)
+
+
 def _build_registry() -> SafeRegistry:
     config = dict(CAMUNDA_CONFIG)
     config.pop(CamundaMessageEventDefinition, None)
     config[MessageEventDefinition] = MessageEventDefinitionConverter
     config[GovflowUserTask] = GovflowUserTaskConverter
+    config[GovflowServiceTask] = GovflowServiceTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[PassThroughManualTask] = BpmnTaskSpecConverter
     registry = SafeRegistry()

@@ -68,12 +68,10 @@ class Database:
     def __init__(self, url: str, **kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **kwargs)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_sessions = sessionmaker(
-            self.engine.execution_options(**{WRITE_OPTION: True}),
-            expire_on_commit=False,
-            autoflush=False,
-        )
+        writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(writer, expire_on_commit=False)
+        self._command_sessions = sessionmaker(writer, expire_on_commit=False, autoflush=False)
 
     @property
     def dialect(self) -> str:
@@ -81,15 +79,26 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction for reading or small writes; commits on success."""
+        """A transaction that may write; commits on success.
+
+        On SQLite it takes the write lock up front (BEGIN IMMEDIATE): a deferred transaction
+        that reads and then writes fails at once with "database is locked" in WAL mode if
+        another writer committed meanwhile, whatever the busy timeout.
+        """
         with self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A transaction that only reads; on SQLite it never waits for or blocks a writer."""
+        with self._read_sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
     def write_session(self) -> Iterator[Session]:
-        """A command's transaction: takes SQLite's write lock up front, and does not autoflush,
-        so the runner's version fence is the first write the transaction makes."""
-        with self._write_sessions() as session, session.begin():
+        """A command's transaction: the write lock up front, and no autoflush, so the
+        runner's version fence is the first write the transaction makes."""
+        with self._command_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -18,7 +18,7 @@ def list_departments(
     actor: ActorDep,
     govflow: GovflowDep,
 ) -> list[DepartmentOut]:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         return [
             DepartmentOut(code=d.code, name=d.name) for d in directory.list_departments(session)
         ]
@@ -48,7 +48,7 @@ def list_users(
     actor: OpsDep,
     govflow: GovflowDep,
 ) -> list[UserOut]:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         return [
             UserOut(
                 username=u.username,

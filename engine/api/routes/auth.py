@@ -48,7 +48,7 @@ def me(
     actor: ActorDep,
     govflow: GovflowDep,
 ) -> MeOut:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         user = session.scalars(select(User).where(User.username == actor.username)).one()
         display = user.display_name
     return MeOut(

@@ -57,7 +57,7 @@ def list_definitions(
     actor: ActorDep,
     govflow: GovflowDep,
 ) -> list[DefinitionOut]:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         rows = session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key))
         return [
             DefinitionOut(key=r.key, name=r.name, latest_version=r.latest_version) for r in rows
@@ -91,7 +91,7 @@ def lint(
 ) -> LintOut:
     """Check files without deploying them; an empty list means they would deploy."""
     bpmn, forms = _read_uploads(files, govflow.settings.bpmn_max_bytes)
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         problems = deploy_service.lint(
             session, bpmn, forms, govflow.settings.forms_dir, govflow.settings.bpmn_max_bytes
         )
@@ -114,7 +114,7 @@ def get_definition(
     govflow: GovflowDep,
     key: str,
 ) -> DefinitionDetailOut:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         definition = _definition(session, key)
         counts = dict(
             session.execute(
@@ -163,7 +163,7 @@ def get_bpmn(
     file: Annotated[str | None, Query(description="another file of this version")] = None,
 ) -> Response:
     """The BPMN XML a version was deployed from (the file holding the process, by default)."""
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         definition = _definition(session, key)
         row = session.scalars(
             select(DefinitionVersion).where(

@@ -32,7 +32,7 @@ def _instance_out(
     govflow: Govflow,
     instance_id: str,
 ) -> InstanceOut:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         row = session.get(Instance, instance_id)
         if row is None:
             raise NotFound(f"no instance {instance_id}")
@@ -66,7 +66,7 @@ def list_instances(
 ) -> InstancePage:
     """Newest first. Ops, admins and designers see every case; a clerk sees the cases they
     started or that hold work of theirs."""
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         rows, next_cursor = queries.list_instances(
             session, actor, status, definition_key, business_key, limit, cursor
         )
@@ -82,7 +82,7 @@ def get_instance(
     govflow: GovflowDep,
     instance_id: str,
 ) -> InstanceDetailOut:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         queries.require_instance_visible(session, actor, instance_id)
         return InstanceDetailOut.model_validate(queries.instance_detail(session, instance_id))
 
@@ -157,7 +157,7 @@ def list_incidents(
     open_only: Annotated[bool, Query(alias="open")] = True,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[IncidentOut]:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         query = select(Incident).order_by(Incident.id.desc()).limit(limit)
         if instance_id:
             query = query.where(Incident.instance_id == instance_id)
@@ -179,7 +179,7 @@ def retry_incident(
 ) -> IncidentOut:
     """Run the failed element again (or let a capped loop go on)."""
     govflow.runner.execute(commands.RetryIncident(incident_id, body.reason if body else ""), actor)
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         row = session.get(Incident, incident_id)
         assert row is not None
         return _incident_out(row)

@@ -34,7 +34,7 @@ def _task_out(
     govflow: Govflow,
     task_id: str,
 ) -> TaskOut:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         row = session.get(queries.HumanTask, task_id)
         assert row is not None
         return TaskOut.model_validate(queries.task_to_dict(row))
@@ -54,7 +54,7 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[TaskOut]:
     """A worklist, soonest due first, then by priority."""
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         rows = queries.list_tasks(session, actor, scope, group, state, overdue, q, limit)
         now = clock.now()
         return [TaskOut.model_validate(queries.task_to_dict(r, now)) for r in rows]
@@ -67,7 +67,7 @@ def get_task(
     task_id: str,
 ) -> TaskDetailOut:
     """A task with its form's JSON Schema and the case data as it is now."""
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         row = queries.get_task(session, actor, task_id)
         instance = session.get(Instance, row.instance_id)
         assert instance is not None
@@ -140,7 +140,7 @@ def list_comments(
     govflow: GovflowDep,
     task_id: str,
 ) -> list[CommentOut]:
-    with govflow.database.session() as session:
+    with govflow.database.read_session() as session:
         queries.get_task(session, actor, task_id)
         rows = session.scalars(
             select(TaskComment).where(TaskComment.task_id == task_id).order_by(TaskComment.id)

@@ -1,0 +1,1 @@
+"""Service work as durable jobs: the outbox rows, their leases, dispatch and results."""

@@ -1,0 +1,338 @@
+"""Service tasks as durable jobs, run by the in-process executor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from engine.jobs import store
+from engine.jobs.dispatcher import Dispatcher
+from engine.jobs.execution import run_job
+from engine.jobs.executors import InProcessExecutor
+from engine.jobs.handlers import load_modules
+from engine.runtime import clock, commands
+from engine.store.models import AuditEvent, Certificate, Delivery, Job, Payment, SentMessage
+from tests import bpmn as b
+from workers.delivery import S10_WEIGHTS
+
+load_modules(["tests.job_handlers"])
+
+ERRORS = '<bpmn:error id="err_id" name="身份证号码无效" errorCode="invalid_id_number" />\n'
+
+
+def service(id: str, topic: str, name: str | None = None) -> str:
+    label = f' name="{name}"' if name else ""
+    return f'<bpmn:serviceTask id="{id}"{label} camunda:type="external" camunda:topic="{topic}" />'
+
+
+def error_boundary(id: str, attached: str, error_ref: str) -> str:
+    return (
+        f'<bpmn:boundaryEvent id="{id}" attachedToRef="{attached}">'
+        f'<bpmn:errorEventDefinition errorRef="{error_ref}" /></bpmn:boundaryEvent>'
+    )
+
+
+def parallel_with(topic: str) -> str:
+    return b.doc(
+        "with_job",
+        b.start(),
+        b.par("split"),
+        service("call", topic, "外部服务"),
+        b.user("meanwhile", "并行办理", candidateGroups="amr"),
+        b.par("join"),
+        b.end(),
+        *b.chain("start", "split"),
+        b.flow("f1", "split", "call"),
+        b.flow("f2", "split", "meanwhile"),
+        b.flow("f3", "call", "join"),
+        b.flow("f4", "meanwhile", "join"),
+        b.flow("f5", "join", "end"),
+    )
+
+
+ID_CHECK = b.definitions(
+    ERRORS,
+    b.process(
+        "id_check",
+        b.start(),
+        service("verify", "verify.id_card", "核验身份证"),
+        error_boundary("bad_id", "verify", "err_id"),
+        b.user("correct", "补正身份证号码", candidateGroups="center"),
+        b.user("accept", "受理", candidateGroups="center"),
+        b.end(),
+        b.end("end_bad"),
+        *b.chain("start", "verify", "accept", "end"),
+        b.flow("f_bad", "bad_id", "correct"),
+        b.flow("f_bad_end", "correct", "end_bad"),
+    ),
+)
+
+
+def drain(app, rounds: int = 20) -> int:
+    """Run dispatcher rounds with a real in-process executor until nothing is due."""
+    total = 0
+    for _ in range(rounds):
+        executor = InProcessExecutor(app, threads=2)
+        handed = Dispatcher(app, executor).tick()
+        executor.shutdown()
+        total += handed
+        if handed == 0:
+            break
+    return total
+
+
+def jobs_of(app, instance_id: str) -> list[Job]:
+    with app.database.session() as session:
+        return list(
+            session.scalars(
+                select(Job).where(Job.instance_id == instance_id).order_by(Job.created_at)
+            )
+        )
+
+
+def test_an_external_service_task_parks_and_the_other_branch_goes_on(gf, app):
+    gf.deploy(parallel_with("payment.check"))
+    instance = gf.start("with_job", fee_amount=0)
+    [job] = jobs_of(app, instance.id)
+    assert (job.topic, job.state, job.element_id, job.payload["fee_amount"]) == (
+        "payment.check",
+        "pending",
+        "call",
+        0,
+    )
+    assert gf.detail(instance.id)["status"] == "running"
+    gf.complete(gf.task(instance.id, "meanwhile").id, gf.clerk("li", "amr"))
+    assert gf.detail(instance.id)["status"] == "waiting"
+    assert drain(app) == 1
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "completed"
+    assert detail["variables"]["fee_status"] == "free"
+    [job] = jobs_of(app, instance.id)
+    assert (job.state, job.attempts, job.result) == (
+        "completed",
+        1,
+        {"fee_status": "free", "fee_paid_amount": 0},
+    )
+
+
+@pytest.mark.parametrize(
+    ("id_number", "path"),
+    [("11010519491231002X", "accept"), ("110105194912310021", "correct")],
+    ids=["valid", "invalid"],
+)
+def test_an_invalid_id_number_takes_the_bpmn_error_path(gf, app, id_number, path):
+    gf.deploy(ID_CHECK)
+    instance = gf.start("id_check", id_number=id_number)
+    drain(app)
+    detail = gf.detail(instance.id)
+    assert [t["element_id"] for t in detail["tasks"] if t["state"] == "open"] == [path]
+    if path == "correct":
+        assert detail["variables"]["error_code"] == "invalid_id_number"
+        assert "check digit should be X" in detail["variables"]["error_message"]
+    else:
+        assert (detail["variables"]["birth_date"], detail["variables"]["gender"]) == (
+            "1949-12-31",
+            "female",
+        )
+    assert detail["status"] == "running"
+
+
+def test_failures_retry_with_exponential_backoff_then_succeed(gf, app):
+    gf.deploy(parallel_with("test.flaky"))
+    frozen = clock.FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    with clock.use_clock(frozen):
+        instance = gf.start("with_job", succeed_on=3)
+        drain(app)
+        [job] = jobs_of(app, instance.id)
+        assert (job.state, job.attempts) == ("pending", 1)
+        assert job.next_run_at == frozen.current + timedelta(seconds=2)
+        assert "transient failure on attempt 1" in job.error
+        assert drain(app) == 0  # not due yet
+        frozen.advance(timedelta(seconds=2))
+        drain(app)
+        [job] = jobs_of(app, instance.id)
+        assert (job.state, job.attempts, job.next_run_at) == (
+            "pending",
+            2,
+            frozen.current + timedelta(seconds=4),
+        )
+        frozen.advance(timedelta(seconds=4))
+        drain(app)
+    [job] = jobs_of(app, instance.id)
+    assert (job.state, job.attempts) == ("completed", 3)
+    assert gf.detail(instance.id)["variables"]["flaky_done_on"] == 3
+
+
+def test_exhausted_retries_raise_an_incident_and_ops_retry_once_fixed(gf, app):
+    from tests.job_handlers import OUTAGES
+
+    gf.deploy(parallel_with("test.outside"))
+    frozen = clock.FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    OUTAGES.add("outside")
+    try:
+        with clock.use_clock(frozen):
+            instance = gf.start("with_job")
+            for _ in range(2):
+                drain(app)
+                frozen.advance(timedelta(seconds=10))
+            detail = gf.detail(instance.id)
+            assert detail["status"] == "error"
+            [incident] = [i for i in detail["incidents"] if i["resolved_at"] is None]
+            assert incident["element_id"] == "call"
+            assert "test.outside failed 2 time(s)" in incident["message"]
+            assert "ConnectionError: the outside system does not answer" in incident["message"]
+            # the other branch keeps running meanwhile
+            gf.complete(gf.task(instance.id, "meanwhile").id, gf.clerk("li", "amr"))
+            OUTAGES.discard("outside")
+            app.runner.execute(commands.RetryIncident(incident["id"], "gateway back"), gf.ops)
+            [job] = jobs_of(app, instance.id)
+            assert (job.state, job.attempts) == ("pending", 0)
+            drain(app)
+    finally:
+        OUTAGES.discard("outside")
+    detail = gf.detail(instance.id)
+    assert detail["status"] == "completed"
+    assert detail["variables"]["outside_answered_on"] == 1
+
+
+def test_a_lost_worker_is_replaced_when_its_lease_runs_out_and_its_late_result_is_ignored(gf, app):
+    gf.deploy(parallel_with("payment.check"))
+    frozen = clock.FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    with clock.use_clock(frozen):
+        instance = gf.start("with_job", fee_amount=0)
+        # a dispatcher leases the job to a worker that then dies without a word
+        [lost], _ = store.claim_due(app.database, frozen.current, 10, grace_s=5)
+        assert drain(app) == 0  # still leased
+        frozen.advance(timedelta(seconds=30 + 5 + 1))  # payment.check timeout 30 s + grace
+        with app.database.session() as session:
+            before = session.scalars(select(Job).where(Job.id == lost.job_id)).one().lease_until
+        assert before < frozen.current
+        assert drain(app) == 1
+        # the dead worker wakes up and reports: its lease is gone, nothing is applied twice
+        assert run_job(app, lost.job_id, lost.token) == "stale lease: not run"
+    [job] = jobs_of(app, instance.id)
+    assert (job.state, job.attempts) == ("completed", 2)
+    with app.database.session() as session:
+        applied = [
+            e for e in session.scalars(select(AuditEvent).where(AuditEvent.command == "job_result"))
+        ]
+    assert len(applied) == 1
+
+
+def test_a_result_is_applied_exactly_once(gf, app):
+    from engine.runtime.job_results import ApplyJobResult
+
+    gf.deploy(parallel_with("payment.check"))
+    instance = gf.start("with_job", fee_amount=0)
+    [lease], _ = store.claim_due(app.database, clock.now(), 10)
+    first = app.runner.execute(
+        ApplyJobResult(lease.job_id, lease.token, "ok", {"fee_status": "free"}), gf.ops
+    )
+    second = app.runner.execute(
+        ApplyJobResult(lease.job_id, lease.token, "ok", {"fee_status": "paid"}), gf.ops
+    )
+    assert (first, second) == ("completed", "ignored: not the current lease")
+    assert gf.detail(instance.id)["variables"]["fee_status"] == "free"
+
+
+def test_cancelling_the_case_cancels_its_pending_job(gf, app):
+    gf.deploy(parallel_with("payment.check"))
+    instance = gf.start("with_job", fee_amount=0)
+    app.runner.execute(commands.CancelInstance(instance.id, "withdrawn"), gf.ops)
+    assert [j.state for j in jobs_of(app, instance.id)] == ["cancelled"]
+    assert drain(app) == 0
+
+
+def _one_service_process(topic: str) -> str:
+    return b.doc(
+        "one", b.start(), service("call", topic), b.end(), *b.chain("start", "call", "end")
+    )
+
+
+def test_sms_is_recorded_by_the_local_adapter(gf, app):
+    gf.deploy(_one_service_process("notify.sms"))
+    instance = gf.start(
+        "one",
+        phone="13800138000",
+        sms_text="您的证照已办结，请到综合窗口领取。",
+        business_key="JR-9",
+    )
+    drain(app)
+    with app.database.session() as session:
+        [message] = session.scalars(select(SentMessage)).all()
+    assert (message.to, message.text, message.business_key) == (
+        "13800138000",
+        "您的证照已办结，请到综合窗口领取。",
+        "JR-9",
+    )
+    assert gf.detail(instance.id)["variables"]["sms_id"] == f"sms-{message.id}"
+
+
+def test_a_certificate_is_issued_as_a_numbered_pdf(gf, app):
+    gf.deploy(_one_service_process("certificate.issue"))
+    frozen = clock.FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    with clock.use_clock(frozen):
+        first = gf.start("one", certificate_kind="食品经营许可证", shop_name="张记面馆")
+        second = gf.start("one", certificate_kind="食品经营许可证", shop_name="李记小吃")
+        drain(app)
+    numbers = [gf.detail(i.id)["variables"]["certificate_number"] for i in (first, second)]
+    assert numbers == ["JY2026000001", "JY2026000002"]
+    with app.database.session() as session:
+        pdf = session.scalars(select(Certificate.pdf).where(Certificate.number == numbers[0])).one()
+    assert pdf.startswith(b"%PDF")
+
+
+def test_an_ems_mail_out_gets_a_valid_s10_tracking_number(gf, app):
+    gf.deploy(_one_service_process("delivery.ems"))
+    instance = gf.start(
+        "one", ems_address="城关镇人民路1号", applicant_name="张三", phone="13800138000"
+    )
+    drain(app)
+    number = gf.detail(instance.id)["variables"]["tracking_number"]
+    digits = number[2:10]
+    check = 11 - sum(int(d) * w for d, w in zip(digits, S10_WEIGHTS, strict=True)) % 11
+    assert (number[:2], number[-2:], int(number[10])) == (
+        "EA",
+        "CN",
+        {10: 0, 11: 5}.get(check, check),
+    )
+    with app.database.session() as session:
+        assert session.scalars(select(Delivery.address)).one() == "城关镇人民路1号"
+
+
+def test_fee_status_follows_the_recorded_payments(gf, app):
+    gf.deploy(_one_service_process("payment.check"))
+    with app.database.session() as session:
+        session.add(Payment(business_key="PAID-1", amount=Decimal("50.00"), reference="POS-1"))
+    paid = gf.start("one", fee_amount=50, business_key="PAID-1")
+    owed = gf.start("one", fee_amount=50, business_key="OWED-1")
+    drain(app)
+    assert gf.detail(paid.id)["variables"]["fee_status"] == "paid"
+    assert gf.detail(owed.id)["variables"]["fee_status"] == "unpaid"
+
+
+def test_credit_codes_are_checked(gf, app):
+    gf.deploy(_one_service_process("verify.credit_code"))
+    good = gf.start("one", credit_code="91350100M000100Y43")
+    bad = gf.start("one", credit_code="91350100M000100Y44")
+    drain(app)
+    assert gf.detail(good.id)["variables"]["registration_authority"] == "工商（市场监管）"
+    detail = gf.detail(bad.id)
+    assert detail["status"] == "error"
+    assert "invalid_credit_code" in detail["incidents"][0]["message"]
+
+
+def test_job_metrics_per_topic(gf, app):
+    gf.deploy(_one_service_process("payment.check"))
+    gf.start("one")
+    gf.start("one")
+    drain(app)
+    gf.start("one")
+    with app.database.session() as session:
+        figures = store.metrics(session)
+    entry = figures["payment.check"]
+    assert (entry["pending"], entry["completed"], entry["failed"]) == (1, 2, 0)
+    assert entry["latency_p50_s"] is not None and entry["latency_p50_s"] >= 0

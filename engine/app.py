@@ -17,6 +17,7 @@ from engine.config import Settings
 from engine.errors import GovflowError
 from engine.jobs import handlers
 from engine.runtime import deploy as deploy_service
+from engine.runtime import workcalendar
 from engine.runtime.runner import Runner, Services
 from engine.store import schema
 from engine.store.db import Database
@@ -44,13 +45,21 @@ class Govflow:
         return not inspect(self.database.engine).get_table_names()
 
     def init(self, roster: Path | None = None) -> int:
-        """Create or upgrade the schema; seed the department roster into an empty table."""
+        """Create or upgrade the schema; seed the calendar (2004-2026) and the department
+        roster into empty tables. Returns how many departments were added."""
         schema.upgrade(self.database)
+        self.seed_calendar()
         roster = roster if roster is not None else DEFAULT_ROSTER
         if not roster.is_file():
             return 0
         with self.database.session() as session:
             return directory.seed_departments(session, directory.read_departments_tsv(roster))
+
+    def seed_calendar(self) -> int:
+        with self.database.session() as session:
+            added = workcalendar.seed_from_package(session)
+        self.services.calendars.invalidate()
+        return added
 
     def ensure_ready(self) -> None:
         """A fresh database is initialised; an outdated one is reported, never changed silently."""

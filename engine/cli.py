@@ -6,9 +6,12 @@ Errors go to stderr with exit status 1; `lint` exits 1 when it finds problems.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,8 @@ from engine.jobs.dispatcher import Dispatcher
 from engine.jobs.executors import make_executor
 from engine.jobs.handlers import queue_for
 from engine.jobs.handlers import topics as handler_topics
-from engine.runtime import commands, queries
+from engine.runtime import calendar_ops, commands, queries, workcalendar
+from engine.runtime.scheduler import Scheduler
 from engine.store import schema
 
 
@@ -130,6 +134,7 @@ def db_upgrade(ctx: click.Context) -> None:
     """Apply all migrations (a database made by an older govflow upgrades)."""
     app = _app(ctx)
     schema.upgrade(app.database)
+    app.seed_calendar()
     click.echo(f"database at revision {schema.current_revision(app.database)}")
 
 
@@ -171,6 +176,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     app = _ready(ctx)
     dispatcher = Dispatcher(app, make_executor(app))
     dispatcher.start()
+    scheduler = Scheduler(app)
+    scheduler.start()
     executor = f"Celery on {app.settings.broker_url}" if app.settings.broker_url else "in-process"
     click.echo(
         f"govflow on http://{host}:{port} (database {app.settings.database_url}; jobs {executor})"
@@ -178,8 +185,152 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     try:
         uvicorn.run(create_app(app), host=host, port=port, log_level="info")
     finally:
+        scheduler.stop()
         dispatcher.stop()
         dispatcher.executor.shutdown()
+
+
+@main.command("scheduler")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between rounds when idle.")
+@click.pass_context
+@handled
+def scheduler_command(ctx: click.Context, poll: float) -> None:
+    """Fire due timers until stopped (several schedulers may run at once)."""
+    app = _ready(ctx)
+    scheduler = Scheduler(app)
+    click.echo(f"{scheduler.name} running; Ctrl-C to stop")
+    with contextlib.suppress(KeyboardInterrupt):
+        scheduler.run(poll)
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """The working-day calendar (holidays and make-up working days)."""
+
+
+@calendar_group.command("add-workdays")
+@click.argument("day")
+@click.argument("count", type=int)
+@click.pass_context
+@handled
+def calendar_add_workdays(ctx: click.Context, day: str, count: int) -> None:
+    """Print the COUNT-th working day after DAY (ISO), with "provisional" when the count went
+    through a year the calendar does not know."""
+    app = _ready(ctx)
+    try:
+        start = date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInput(f"{day!r} is not a date (YYYY-MM-DD)") from None
+    if count < 0:
+        raise InvalidInput("COUNT cannot be negative")
+    deadline = app.services.calendars.get().add_workdays(start, count)
+    click.echo(deadline.day.isoformat() + (" provisional" if deadline.provisional else ""))
+
+
+@calendar_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--as", "username", help="An ops or admin user (default: system).")
+@click.pass_context
+@handled
+def calendar_import(ctx: click.Context, path: Path, username: str | None) -> None:
+    """Import a year (JSON: {"year", "holidays": [{"date", "name"}], "workdays": [...]}) and
+    recompute the deadlines that were provisional."""
+    app = _ready(ctx)
+    year_file = workcalendar.read_year_file(path)
+    moved = calendar_ops.import_year(app, app.actor(username), year_file)
+    click.echo(
+        f"{year_file.year}: {len(year_file.holidays)} holidays, {len(year_file.workdays)} make-up "
+        f"working days; recomputed {moved['tasks']} task due dates, {moved['clocks']} clocks, "
+        f"{moved['timers']} timers"
+    )
+
+
+@calendar_group.command("set")
+@click.argument("day")
+@click.option("--workday/--holiday", "is_workday", required=True)
+@click.option("--name", default="", help="What the day is (春节, 调休上班, ...).")
+@click.option("--as", "username", help="An ops or admin user (default: system).")
+@click.pass_context
+@handled
+def calendar_set(
+    ctx: click.Context, day: str, is_workday: bool, name: str, username: str | None
+) -> None:
+    """Make one day a working day or a day off."""
+    app = _ready(ctx)
+    try:
+        value = date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInput(f"{day!r} is not a date (YYYY-MM-DD)") from None
+    calendar_ops.edit_day(app, app.actor(username), value, is_workday, name)
+    click.echo(f"{value.isoformat()} is now a {'working day' if is_workday else 'day off'}")
+
+
+@calendar_group.command("show")
+@click.argument("year", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def calendar_show(ctx: click.Context, year: int, as_json: bool) -> None:
+    """The holidays and make-up working days of a year."""
+    app = _ready(ctx)
+    with app.database.read_session() as session:
+        days = workcalendar.year_days(session, year)
+    if as_json:
+        _print_json(days)
+        return
+    state = (
+        f"known ({days['source']})"
+        if days["known"]
+        else "not known: deadlines through it are provisional"
+    )
+    click.echo(f"{year}: {state}")
+    for entry in days["holidays"]:
+        click.echo(f"  {entry['date']}  off      {entry['name']}")
+    for entry in days["workdays"]:
+        click.echo(f"  {entry['date']}  working  {entry['name']}")
+
+
+@calendar_group.command("provisional")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def calendar_provisional(ctx: click.Context, as_json: bool) -> None:
+    """How many deadlines are provisional, per year the calendar does not know."""
+    summary = calendar_ops.provisional_summary(_ready(ctx))
+    if as_json:
+        _print_json(summary)
+        return
+    for row in summary:
+        click.echo(
+            f"{row['year']}: {row['tasks']} task due dates, {row['timers']} timers, "
+            f"{row['clocks']} clocks in {row['instances']} cases"
+        )
+
+
+@main.command("clock")
+@click.argument("instance_id")
+@click.argument("action", type=click.Choice(["start", "pause", "resume", "stop"]))
+@click.option("--name", "clock_name", default="case", show_default=True)
+@click.option("--workdays", type=int, help="With start: the limit in working days.")
+@click.option("--reason", default="")
+@click.option("--as", "username", required=True)
+@click.pass_context
+@handled
+def clock_command(
+    ctx: click.Context,
+    instance_id: str,
+    action: str,
+    clock_name: str,
+    workdays: int | None,
+    reason: str,
+    username: str,
+) -> None:
+    """Start, pause (补正, 特别程序), resume or stop a case's SLA clock."""
+    app = _ready(ctx)
+    row = app.runner.execute(
+        commands.ChangeClock(instance_id, action, clock_name, workdays, reason), app.actor(username)
+    )
+    click.echo(f"clock {row.name} {row.state}; due {row.due_date.isoformat()}")
 
 
 @main.command("dispatcher")
@@ -192,9 +343,8 @@ def dispatcher_command(ctx: click.Context, poll: float) -> None:
     dispatcher = Dispatcher(app, make_executor(app))
     click.echo(f"{dispatcher.name} running; Ctrl-C to stop")
     try:
-        dispatcher.run(poll)
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            dispatcher.run(poll)
     finally:
         dispatcher.executor.shutdown()
 
@@ -210,20 +360,25 @@ def dispatcher_command(ctx: click.Context, poll: float) -> None:
     show_default=True,
     type=click.Choice(["threads", "solo", "prefork"]),
 )
+@click.option("--hostname", default=None, help="Node name (default: govflow-<pid>@<host>).")
 @click.pass_context
 @handled
-def worker_command(ctx: click.Context, queues: str, concurrency: int, pool: str) -> None:
+def worker_command(
+    ctx: click.Context, queues: str, concurrency: int, pool: str, hostname: str | None
+) -> None:
     """Run a Celery worker for service-task jobs (broker: GOVFLOW_BROKER_URL)."""
     _ready(ctx)
     from workers.celery_app import app as celery_app
 
     families = queues or ",".join(sorted({queue_for(t) for t in handler_topics()}))
+    node = hostname or f"govflow-{os.getpid()}@%h"
     argv = [
         "worker",
         "--loglevel=INFO",
         f"--queues={families}",
         f"--concurrency={concurrency}",
         f"--pool={pool}",
+        f"--hostname={node}",
     ]
     celery_app.worker_main(argv)
 
@@ -356,7 +511,7 @@ def show_command(ctx: click.Context, instance_id: str, as_json: bool) -> None:
     """Show an instance: status, data, tasks, incidents and history."""
     app = _ready(ctx)
     with app.database.read_session() as session:
-        detail = queries.instance_detail(session, instance_id)
+        detail = queries.instance_detail(session, instance_id, app.services.calendars.get())
     if as_json:
         _print_json(detail)
         return
@@ -370,6 +525,16 @@ def show_command(ctx: click.Context, instance_id: str, as_json: bool) -> None:
     click.echo("variables")
     for name, value in sorted(detail["variables"].items()):
         click.echo(f"  {name} = {json.dumps(value, ensure_ascii=False)}")
+    if detail["clocks"]:
+        click.echo("clocks")
+        for row in detail["clocks"]:
+            flags = " OVERDUE" if row["overdue"] else (" due soon" if row["due_soon"] else "")
+            guess = (
+                f" (provisional: {row['provisional_year']} not in the calendar)"
+                if row["provisional_year"]
+                else ""
+            )
+            click.echo(f"  {row['name']:<10} {row['state']:<8} due {row['due_date']}{flags}{guess}")
     click.echo("tasks")
     for task in detail["tasks"]:
         groups = ",".join(task["candidate_groups"]) or "-"

@@ -41,6 +41,8 @@ class Settings:
     command_retries: int = 20
     bpmn_max_bytes: int = 5_000_000
     timezone: str = "Asia/Shanghai"
+    office_opens: str = "08:30"
+    office_closes: str = "17:30"
     token_ttl_minutes: int = 480
     max_upload_bytes: int = 10_000_000
     demo_password: str = "govflow-demo"
@@ -67,6 +69,8 @@ class Settings:
             command_retries=_int("GOVFLOW_COMMAND_RETRIES", 20),
             bpmn_max_bytes=_int("GOVFLOW_BPMN_MAX_BYTES", 5_000_000),
             timezone=os.environ.get("GOVFLOW_TIMEZONE") or "Asia/Shanghai",
+            office_opens=os.environ.get("GOVFLOW_OFFICE_OPENS") or "08:30",
+            office_closes=os.environ.get("GOVFLOW_OFFICE_CLOSES") or "17:30",
             token_ttl_minutes=_int("GOVFLOW_TOKEN_TTL_MINUTES", 480),
             max_upload_bytes=_int("GOVFLOW_MAX_UPLOAD_BYTES", 10_000_000),
             demo_password=os.environ.get("GOVFLOW_DEMO_PASSWORD") or "govflow-demo",

@@ -91,6 +91,7 @@ def app(settings: Settings) -> Iterator[Govflow]:
     application = Govflow(settings)
     with application.database.session() as session:
         directory.seed_departments(session, directory.read_departments_tsv(ROSTER))
+    application.seed_calendar()
     yield application
     application.dispose()
 

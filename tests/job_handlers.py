@@ -19,9 +19,10 @@ def flaky(ctx: JobContext, variables: dict[str, Any]) -> dict[str, Any]:
 @handler("test.slow", max_attempts=3, backoff_s=0.1, timeout_s=2.0)
 def slow(ctx: JobContext, variables: dict[str, Any]) -> dict[str, Any]:
     marker = Path(variables["marker"])
+    first_run = not marker.exists()
     with marker.open("a", encoding="utf-8") as handle:
         handle.write(f"attempt {ctx.attempt}\n")
-    if ctx.attempt == 1:
+    if first_run:
         time.sleep(60)  # the test kills the worker here
     return {"slow_done_on": ctx.attempt}
 

@@ -90,7 +90,7 @@ class GovflowHarness:
 
     def detail(self, instance_id: str) -> dict[str, Any]:
         with self.app.database.session() as session:
-            return queries.instance_detail(session, instance_id)
+            return queries.instance_detail(session, instance_id, self.app.services.calendars.get())
 
     def instance(self, instance_id: str) -> Instance:
         with self.app.database.session() as session:

@@ -129,8 +129,9 @@ def broker(request) -> str:
 
 @pytest.fixture
 def quick_app(settings) -> Iterator[Govflow]:
-    """The dispatcher side: leases last the topic timeout plus one second."""
-    app = Govflow(replace(settings, lease_grace_s=1.0))
+    """The dispatcher side: leases last the topic timeout plus eight seconds (room for a worker
+    that just started to load its first job), so a dead worker is noticed within seconds."""
+    app = Govflow(replace(settings, lease_grace_s=8.0))
     with app.database.session() as session:
         directory.seed_departments(session, [("center", "综合窗口"), ("amr", "市场监督管理局")])
     yield app
@@ -200,22 +201,34 @@ def test_a_worker_killed_mid_job_still_ends_with_the_job_applied_once(quick_app,
                 lambda: marker.exists() and "attempt 1" in marker.read_text(),
                 what="the first attempt to start",
             )
-            worker.kill()
+            # a second worker stands by, so the retry does not wait for a worker to boot
+            # (a lease counts from dispatch: this topic's is 2 s + 8 s grace)
             replacement = Worker(quick_app.settings.database_url, broker)
-            wait_for(
-                lambda: gf.detail(instance.id)["status"] == "completed",
-                timeout=90,
-                what="the case to finish",
-            )
+            worker.kill()
+            try:
+                wait_for(
+                    lambda: gf.detail(instance.id)["status"] == "completed",
+                    timeout=90,
+                    what="the case to finish",
+                )
+            except AssertionError:
+                jobs = [(j.state, j.attempts, j.error) for j in jobs_of(quick_app, instance.id)]
+                log = "".join(replacement.lines[-30:])
+                raise AssertionError(f"case did not finish; jobs {jobs}\n{log}") from None
     finally:
         worker.stop()
         if replacement is not None:
             replacement.stop()
+    # RabbitMQ may hand the dead worker's unacknowledged message to the stand-by worker while
+    # the first lease still holds (the run then counts as attempt 1); Redis loses it, and the
+    # dispatcher leases the job again when the lease runs out (attempt 2). Either way the job
+    # ran again and exactly one result was applied.
     detail = gf.detail(instance.id)
-    assert detail["variables"]["slow_done_on"] == 2
     [job] = jobs_of(quick_app, instance.id)
-    assert (job.state, job.attempts) == ("completed", 2)
-    assert marker.read_text().splitlines() == ["attempt 1", "attempt 2"]
+    assert job.state == "completed"
+    assert detail["variables"]["slow_done_on"] == job.attempts
+    runs = marker.read_text().splitlines()
+    assert runs[0] == "attempt 1" and len(runs) >= 2
     with quick_app.database.session() as session:
         applied = list(
             session.scalars(select(AuditEvent).where(AuditEvent.command == "job_result"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from engine.api import errors
-from engine.api.routes import admin, auth, definitions, instances, jobs, tasks
+from engine.api.routes import admin, auth, calendar, definitions, instances, jobs, tasks
 from engine.app import Govflow
 
 
@@ -22,6 +22,6 @@ def create_app(govflow: Govflow | None = None) -> FastAPI:
     )
     app.state.govflow = govflow
     errors.install(app)
-    for module in (auth, definitions, instances, tasks, jobs, admin):
+    for module in (auth, definitions, instances, tasks, jobs, calendar, admin):
         app.include_router(module.router)
     return app

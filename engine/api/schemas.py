@@ -126,6 +126,10 @@ class TaskOut(BaseModel):
     due_at: datetime | None
     follow_up_at: datetime | None
     overdue: bool
+    due_soon: bool = Field(description="due by the close of the next working day")
+    due_provisional_year: int | None = Field(
+        description="the due date went through this year the calendar does not know"
+    )
     created_at: datetime | None
     claimed_at: datetime | None
     completed_at: datetime | None
@@ -167,8 +171,30 @@ class HistoryOut(BaseModel):
     details: dict[str, Any] | None
 
 
+class ClockOut(BaseModel):
+    name: str
+    state: Literal["running", "paused", "stopped"]
+    workdays: int
+    started_on: str
+    paused_since: str | None
+    paused_workdays: int
+    due_date: str
+    due_at: datetime
+    remaining_workdays: int | None
+    overdue: bool
+    due_soon: bool
+    provisional_year: int | None
+    reason: str | None
+
+
+class ClockIn(Strict):
+    workdays: int | None = Field(default=None, ge=0, le=3650, description="with start")
+    reason: str = Field(default="", max_length=400)
+
+
 class InstanceDetailOut(InstanceOut):
     variables: dict[str, Any]
+    clocks: list[ClockOut]
     tasks: list[TaskOut]
     incidents: list[IncidentOut]
     elements: list[ElementOut]
@@ -234,3 +260,47 @@ class UserOut(BaseModel):
     roles: list[str]
     departments: list[str]
     active: bool
+
+
+class CalendarDayIn(Strict):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    name: str = Field(default="", max_length=100)
+
+
+class CalendarYearIn(Strict):
+    holidays: list[CalendarDayIn] = Field(default_factory=list, description="days off")
+    workdays: list[CalendarDayIn] = Field(default_factory=list, description="make-up working days")
+
+
+class CalendarYearOut(BaseModel):
+    year: int
+    known: bool
+    source: str | None
+    holidays: list[dict[str, str]]
+    workdays: list[dict[str, str]]
+
+
+class CalendarEditIn(Strict):
+    is_workday: bool
+    name: str = Field(default="", max_length=100)
+
+
+class RecomputedOut(BaseModel):
+    tasks: int
+    clocks: int
+    timers: int
+    still_provisional: int
+
+
+class WorkdaysOut(BaseModel):
+    date: str
+    provisional: bool
+    unknown_years: list[int]
+
+
+class ProvisionalOut(BaseModel):
+    year: int
+    tasks: int
+    timers: int
+    clocks: int
+    instances: int

@@ -31,9 +31,11 @@ from engine.bpmn.parser import (
     split_list,
 )
 from engine.bpmn.problems import Problem
+from engine.runtime.deadlines import DeadlineHelpers
 from engine.runtime.forms import form_name
 from engine.runtime.sandbox import Sandbox, ScriptError, compile_check
 from engine.runtime.scripting import default_helpers
+from engine.runtime.workcalendar import WeekdayCalendars
 
 MAX_CHAIN = 300
 PYTHON_FORMATS = {"python", "python3", "py", "text/x-python", "application/x-python"}
@@ -577,7 +579,8 @@ def lint_sources(
     """Every problem in the given BPMN files; an empty list means they deploy cleanly."""
     sources = list(sources)
     roots, problems = read_roots(sources, max_bytes)
-    sandbox = Sandbox(script_timeout_s, default_helpers())
+    helpers = {**default_helpers(), **DeadlineHelpers(WeekdayCalendars()).namespace()}  # type: ignore[arg-type]
+    sandbox = Sandbox(script_timeout_s, helpers)
     troubled: set[str] = {p.file for p in problems}
     for name, root in roots.items():
         found = xsd_problems(root, name)

@@ -1,8 +1,9 @@
 """Timer definitions as modelers write them, turned into the Python expressions Spiff evaluates.
 
 Camunda Modeler writes literals (`PT2H`, `2026-10-01T09:00:00+08:00`, `R3/PT1H`) or `${...}`
-expressions; SpiffWorkflow evaluates every timer text as a Python expression. A literal is
-quoted, `${expr}` is unwrapped, anything else is taken as Python.
+expressions; SpiffWorkflow evaluates every timer text as a Python expression and wants ISO text
+back. A literal is quoted; `${expr}` and any other text are taken as Python and wrapped in
+`timer_text(...)`, which turns a datetime (`${workdays(3)}`) or timedelta into ISO 8601.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def to_python_expression(text: str | None) -> str | None:
     stripped = text.strip()
     wrapped = _EXPRESSION.match(stripped)
     if wrapped:
-        return wrapped.group(1).strip()
+        return f"timer_text({wrapped.group(1).strip()})"
     if is_literal(stripped):
         return repr(stripped)
-    return stripped
+    return f"timer_text({stripped})"
 
 
 def literal_problem(text: str, kind: str) -> str | None:

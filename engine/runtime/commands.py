@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session
 from engine.accounts import permissions
 from engine.accounts.directory import load_actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.runtime import clocks, queries
+from engine.runtime.deadlines import ClockAction
 from engine.runtime.forms import form_name, validate_submission
 from engine.runtime.job_results import retry_failed_job
 from engine.runtime.projections import jsonable
 from engine.runtime.runner import CommandContext
 from engine.runtime.sandbox import storable_problem
 from engine.runtime.stepper import StepResult, record_failure
-from engine.store.models import HumanTask, Incident, TaskCandidate, User
+from engine.store.models import HumanTask, Incident, SlaClock, TaskCandidate, User
 
 
 def _task_row(session: Session, task_id: str) -> HumanTask:
@@ -287,3 +289,42 @@ class RetryIncident:
         incident.resolved_at = ctx.now
         incident.resolved_by = ctx.actor.username
         return incident
+
+
+@dataclass
+class ChangeClock:
+    """Start, pause, resume or stop one of a case's SLA clocks (补正, 特别程序, ...)."""
+
+    instance_id: str
+    action: str
+    clock_name: str = "case"
+    workdays: int | None = None
+    reason: str = ""
+    name = "clock"
+    needs_workflow = False
+    allowed_when_suspended = True
+    allowed_when_ended = False
+
+    def instance_id_for(self, session: Session) -> str:
+        return self.instance_id
+
+    def apply(self, ctx: CommandContext) -> SlaClock:
+        if not ctx.actor.has_role("clerk", "ops", "admin"):
+            raise Forbidden("changing a case's clock needs the clerk, ops or admin role")
+        if ctx.actor.has_role("clerk") and not ctx.actor.has_role("ops", "admin"):
+            queries.require_instance_visible(ctx.session, ctx.actor, ctx.instance.id)
+        action = ClockAction(self.action, self.clock_name, self.workdays, self.reason)
+        try:
+            row = clocks.apply(
+                ctx.session, ctx.instance.id, action, ctx.services.calendars.get(), ctx.now
+            )
+        except clocks.ClockError as exc:
+            raise Conflict(str(exc)) from None
+        ctx.audit_data = {
+            "clock": self.clock_name,
+            "action": self.action,
+            "workdays": self.workdays,
+            "reason": self.reason or None,
+        }
+        ctx.audit_details["due_date"] = row.due_date.isoformat()
+        return row

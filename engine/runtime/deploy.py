@@ -28,6 +28,7 @@ from engine.bpmn.specs import GovflowUserTask
 from engine.errors import Forbidden, InvalidInput
 from engine.runtime import clock
 from engine.runtime.forms import form_name, schema_problem
+from engine.runtime.scheduler import schedule_start_timers
 from engine.runtime.serializer import spec_to_json
 from engine.store.models import AuditEvent, DefinitionVersion, FormSchema, ProcessDefinition
 
@@ -266,17 +267,17 @@ def _store_version(
         return DeployedProcess(process.process_id, definition.name, existing.version, False)
     definition.latest_version += 1
     definition.name = process.name
-    session.add(
-        DefinitionVersion(
-            definition_id=definition.id,
-            version=definition.latest_version,
-            content_hash=digest,
-            sources={name: _source_text(files[name]) for name in process.files},
-            forms=forms,
-            spec=spec_to_json(process.spec, process.subprocess_specs),
-            deployed_at=now,
-            deployed_by=actor.username,
-        )
+    version = DefinitionVersion(
+        definition_id=definition.id,
+        version=definition.latest_version,
+        content_hash=digest,
+        sources={name: _source_text(files[name]) for name in process.files},
+        forms=forms,
+        spec=spec_to_json(process.spec, process.subprocess_specs),
+        deployed_at=now,
+        deployed_by=actor.username,
     )
+    session.add(version)
     session.flush()
+    schedule_start_timers(session, version, process.spec, now)
     return DeployedProcess(process.process_id, process.name, definition.latest_version, True)

@@ -6,6 +6,7 @@ own: after every command they are brought in line with the document, so they can
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -24,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.specs import GovflowUserTask
-from engine.runtime import assignment
+from engine.runtime import assignment, deadlines
 from engine.runtime.sandbox import Sandbox
 from engine.store.models import (
     ElementState,
@@ -207,6 +208,10 @@ def sync_human_tasks(
         spec = task.task_spec
         raw = spec.assignment if isinstance(spec, GovflowUserTask) else {}
         resolved = assignment.evaluate(raw, task.data, sandbox, now, tz)
+        due_notes = deadlines.Notes()
+        if isinstance(raw.get("due_date"), str) and "${" in raw["due_date"]:
+            with deadlines.collecting() as due_notes:
+                assignment.evaluate({"due_date": raw["due_date"]}, task.data, sandbox, now, tz)
         for problem in resolved.problems:
             problems.append((task, problem))
         session.add(
@@ -223,6 +228,8 @@ def sync_human_tasks(
                 candidate_users=resolved.candidate_users,
                 form_key=resolved.form_key,
                 due_at=resolved.due_at,
+                due_basis=due_notes.single_basis,
+                due_provisional_year=due_notes.provisional_year,
                 follow_up_at=resolved.follow_up_at,
                 priority=resolved.priority,
                 created_at=now,
@@ -241,6 +248,8 @@ def _timer_due(task: Task) -> datetime | None:
     value = task.internal_data.get("event_value")
     if not value:
         return None
+    if isinstance(value, dict):  # a cycle: {"cycles", "next", "duration"}
+        return datetime.fromisoformat(value["next"]) if value.get("cycles") != 0 else None
     try:
         if isinstance(value, str) and value.upper().startswith("R"):
             _cycles, start, _duration = TimerEventDefinition.parse_iso_recurring_interval(value)
@@ -250,9 +259,24 @@ def _timer_due(task: Task) -> datetime | None:
         return None
 
 
-def sync_waits(session: Session, instance_id: str, workflow: BpmnWorkflow) -> None:
+def _timer_notes(task: Task, sandbox: Sandbox) -> deadlines.Notes:
+    """What the timer's expression counted on the calendar (its basis and unknown years),
+    found by evaluating it once more the way Spiff did."""
+    expression = getattr(task.task_spec.event_definition, "expression", None) or ""
+    notes = deadlines.Notes()
+    if "workday" not in expression:
+        return notes
+    # a failing expression was already reported by the timer itself
+    with deadlines.collecting() as notes, contextlib.suppress(Exception):
+        sandbox.evaluate(expression, task.data)
+    return notes
+
+
+def sync_waits(
+    session: Session, instance_id: str, workflow: BpmnWorkflow, sandbox: Sandbox, now: datetime
+) -> None:
     """Timers and message subscriptions of the tasks that now wait for an event."""
-    timers: dict[str, tuple[str, datetime]] = {}
+    timers: dict[str, tuple[str, datetime, Task]] = {}
     subscriptions: dict[str, tuple[str, str]] = {}
     for task in all_tasks(workflow):
         if task._state != TaskState.WAITING:
@@ -261,24 +285,37 @@ def sync_waits(session: Session, instance_id: str, workflow: BpmnWorkflow) -> No
         if isinstance(definition, TimerEventDefinition):
             due = _timer_due(task)
             if due is not None:
-                timers[str(task.id)] = (element_id(task) or task.task_spec.name, due)
+                timers[str(task.id)] = (element_id(task) or task.task_spec.name, due, task)
         elif isinstance(definition, MessageEventDefinition):
             subscriptions[str(task.id)] = (element_id(task) or task.task_spec.name, definition.name)
     existing_timers = {
         row.task_id: row
         for row in session.scalars(
-            select(Timer).where(Timer.instance_id == instance_id, Timer.state == "waiting")
+            select(Timer).where(
+                Timer.instance_id == instance_id, Timer.state.in_(("waiting", "firing"))
+            )
         )
     }
     for task_id, row in existing_timers.items():
         if task_id not in timers:
             row.state = "done"
+            row.fired_at = row.fired_at or now
         else:
+            row.state = "waiting"
             row.due_at = timers[task_id][1]
-    for task_id, (element, due) in timers.items():
+    for task_id, (element, due, task) in timers.items():
         if task_id not in existing_timers:
+            notes = _timer_notes(task, sandbox)
             session.add(
-                Timer(instance_id=instance_id, task_id=task_id, element_id=element, due_at=due)
+                Timer(
+                    instance_id=instance_id,
+                    task_id=task_id,
+                    element_id=element,
+                    due_at=due,
+                    basis=notes.single_basis,
+                    provisional_year=notes.provisional_year,
+                    created_at=now,
+                )
             )
     existing_subs = {
         row.task_id: row

@@ -14,13 +14,16 @@ from sqlalchemy.orm import Session
 from engine.accounts import permissions
 from engine.accounts.actor import Actor
 from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.runtime import clock
+from engine.runtime import clock, clocks
+from engine.runtime.calendar_ops import provisional_instances
+from engine.runtime.workcalendar import WorkCalendar
 from engine.store.models import (
     AuditEvent,
     ElementState,
     HumanTask,
     Incident,
     Instance,
+    SlaClock,
     TaskCandidate,
 )
 
@@ -32,8 +35,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def task_to_dict(row: HumanTask, now: datetime | None = None) -> dict[str, Any]:
+def soon_limit(calendar: WorkCalendar, now: datetime) -> datetime:
+    """Due within one working day means due by the close of the next working day."""
+    return calendar.end_of_workday(calendar.add_workdays(calendar.today(now), 1).day)
+
+
+def task_to_dict(
+    row: HumanTask, now: datetime | None = None, soon: datetime | None = None
+) -> dict[str, Any]:
     now = now or clock.now()
+    is_open = row.state == "open" and row.due_at is not None
+    overdue = bool(is_open and row.due_at < now)
     return {
         "id": row.id,
         "instance_id": row.instance_id,
@@ -49,7 +61,9 @@ def task_to_dict(row: HumanTask, now: datetime | None = None) -> dict[str, Any]:
         "priority": row.priority,
         "due_at": _iso(row.due_at),
         "follow_up_at": _iso(row.follow_up_at),
-        "overdue": bool(row.state == "open" and row.due_at is not None and row.due_at < now),
+        "overdue": overdue,
+        "due_soon": bool(is_open and not overdue and soon is not None and row.due_at <= soon),
+        "due_provisional_year": row.due_provisional_year,
         "created_at": _iso(row.created_at),
         "claimed_at": _iso(row.claimed_at),
         "completed_at": _iso(row.completed_at),
@@ -66,8 +80,10 @@ def list_tasks(
     overdue: bool | None = None,
     q: str | None = None,
     limit: int = 200,
+    due_soon_until: datetime | None = None,
 ) -> list[HumanTask]:
-    """A worklist, sorted by due date (soonest first), then priority."""
+    """A worklist, sorted by due date (soonest first), then priority. With `due_soon_until`,
+    only tasks not yet overdue that are due by then."""
     if scope not in TASK_SCOPES:
         raise InvalidInput(f"scope must be one of {', '.join(TASK_SCOPES)}")
     if state not in TASK_STATES:
@@ -107,6 +123,12 @@ def list_tasks(
             and_(HumanTask.due_at.is_not(None), HumanTask.due_at < now)
             if overdue
             else or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now)
+        )
+    if due_soon_until is not None:
+        query = query.where(
+            HumanTask.due_at.is_not(None),
+            HumanTask.due_at >= clock.now(),
+            HumanTask.due_at <= due_soon_until,
         )
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -149,7 +171,9 @@ def instance_to_dict(row: Instance) -> dict[str, Any]:
     }
 
 
-def instance_detail(session: Session, instance_id: str) -> dict[str, Any]:
+def instance_detail(
+    session: Session, instance_id: str, calendar: WorkCalendar | None = None
+) -> dict[str, Any]:
     row = session.get(Instance, instance_id)
     if row is None:
         raise NotFound(f"no instance {instance_id}")
@@ -168,10 +192,15 @@ def instance_detail(session: Session, instance_id: str) -> dict[str, Any]:
         select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id)
     )
     now = clock.now()
+    soon = soon_limit(calendar, now) if calendar is not None else None
+    clock_rows = session.scalars(
+        select(SlaClock).where(SlaClock.instance_id == instance_id).order_by(SlaClock.name)
+    )
     return {
         **instance_to_dict(row),
         "variables": row.variables or {},
-        "tasks": [task_to_dict(t, now) for t in tasks],
+        "clocks": [clocks.to_dict(c, calendar, now) for c in clock_rows] if calendar else [],
+        "tasks": [task_to_dict(t, now, soon) for t in tasks],
         "incidents": [
             {
                 "id": i.id,
@@ -277,9 +306,23 @@ def list_instances(
     business_key: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    calendar: WorkCalendar | None = None,
+    overdue: bool | None = None,
+    due_soon: bool | None = None,
+    provisional: bool | None = None,
 ) -> tuple[list[Instance], str | None]:
-    """Newest first, a page at a time (keyset pagination, stable under inserts)."""
+    """Newest first, a page at a time (keyset pagination, stable under inserts). Overdue and
+    due-soon look at the cases' running SLA clocks."""
     query = select(Instance)
+    now = clock.now()
+    for wanted, soon in ((overdue, False), (due_soon, True)):
+        if wanted is None or calendar is None:
+            continue
+        matching = select(SlaClock.instance_id).where(clocks.overdue_filter(calendar, now, soon))
+        query = query.where(Instance.id.in_(matching) if wanted else Instance.id.not_in(matching))
+    if provisional is not None:
+        condition = provisional_instances()
+        query = query.where(condition if provisional else ~condition)
     if status:
         query = query.where(Instance.status == status)
     if definition_key:

@@ -15,14 +15,17 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from threading import Lock
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -32,13 +35,15 @@ from engine.accounts.actor import Actor
 from engine.config import Settings
 from engine.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from engine.jobs.outbox import sync_jobs
-from engine.runtime import clock, projections
+from engine.runtime import clock, clocks, deadlines, projections
+from engine.runtime.deadlines import DeadlineHelpers
 from engine.runtime.history import prune_history
 from engine.runtime.projections import ElementCounter, jsonable
 from engine.runtime.sandbox import storable_problem
 from engine.runtime.scripting import GovflowScriptEngine, make_script_engine
 from engine.runtime.serializer import dump_workflow, load_workflow, spec_from_json
 from engine.runtime.stepper import Failure, StepResult, record_failure, run_engine_steps
+from engine.runtime.workcalendar import CalendarProvider, OfficeHours
 from engine.store.db import Database
 from engine.store.models import (
     AuditEvent,
@@ -102,6 +107,7 @@ class Services:
     settings: Settings
     database: Database
     script_engine: GovflowScriptEngine
+    calendars: CalendarProvider
     versions: VersionCache = field(default_factory=VersionCache)
 
     @property
@@ -110,7 +116,12 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings, database: Database) -> Services:
-        return cls(settings, database, make_script_engine(settings.script_timeout_s))
+        office = OfficeHours.parse(settings.office_opens, settings.office_closes, settings.timezone)
+        calendars = CalendarProvider(database, office)
+        helpers = DeadlineHelpers(calendars).namespace()
+        return cls(
+            settings, database, make_script_engine(settings.script_timeout_s, helpers), calendars
+        )
 
 
 class Command(Protocol):
@@ -224,8 +235,10 @@ class Runner:
         business_key: str | None = None,
         variables: dict[str, Any] | None = None,
         message: BpmnEvent | None = None,
+        start_timer: str | None = None,
     ) -> Instance:
-        """Start a case; with `message`, deliver it to the process's message start event."""
+        """Start a case; with `message`, deliver it to the process's message start event;
+        with `start_timer`, let that timer start event fire at once (the scheduler's start)."""
         variables = dict(variables or {})
         if not isinstance(variables, dict):
             raise InvalidInput("variables must be a JSON object")
@@ -272,17 +285,23 @@ class Runner:
             workflow.task_tree.data.update(variables)
             ctx.adopt(workflow)
             ctx.audit_data = jsonable(variables)
-            if message is not None:
-                assert ctx.counter is not None
-                steps = run_engine_steps(workflow, self._step_budget(instance), ctx.counter.account)
-                ctx.failures.extend(steps.failures)
-                if workflow.event_manager.catch(message, internal=False) == 0:
-                    raise NotFound(
-                        f"process {definition_key!r} does not start on message "
-                        f"{message.event_definition.name!r}"
+            with deadlines.collecting() as notes:
+                if start_timer is not None:
+                    _fire_start_timer(workflow, start_timer, ctx.now)
+                    ctx.audit_details["timer"] = start_timer
+                if message is not None:
+                    assert ctx.counter is not None
+                    steps = run_engine_steps(
+                        workflow, self._step_budget(instance), ctx.counter.account
                     )
-                ctx.audit_details["message"] = message.event_definition.name
-            self._finish(ctx, "start", fenced=False)
+                    ctx.failures.extend(steps.failures)
+                    if workflow.event_manager.catch(message, internal=False) == 0:
+                        raise NotFound(
+                            f"process {definition_key!r} does not start on message "
+                            f"{message.event_definition.name!r}"
+                        )
+                    ctx.audit_details["message"] = message.event_definition.name
+                self._finish(ctx, "start", fenced=False, notes=notes)
             return instance
 
     # --- commands ----------------------------------------------------------------------------
@@ -316,11 +335,12 @@ class Runner:
             if instance.status in ENDED and not command.allowed_when_ended:
                 raise Conflict(f"instance {instance.id} is {instance.status}")
             ctx = CommandContext(self.services, session, instance, actor)
-            if command.needs_workflow:
-                self._refresh_timers(ctx)
-            result = command.apply(ctx)
-            if ctx.changed:
-                self._finish(ctx, command.name, fenced=True)
+            with deadlines.collecting() as notes:
+                if command.needs_workflow:
+                    self._refresh_timers(ctx)
+                result = command.apply(ctx)
+                if ctx.changed or notes.clock_actions:
+                    self._finish(ctx, command.name, fenced=True, notes=notes)
             return result
 
     def _refresh_timers(self, ctx: CommandContext) -> None:
@@ -333,7 +353,9 @@ class Runner:
 
     # --- the common tail ---------------------------------------------------------------------
 
-    def _finish(self, ctx: CommandContext, command_name: str, fenced: bool) -> None:
+    def _finish(
+        self, ctx: CommandContext, command_name: str, fenced: bool, notes: deadlines.Notes
+    ) -> None:
         session, instance = ctx.session, ctx.instance
         seen = instance.version
         details = dict(ctx.audit_details)
@@ -387,8 +409,11 @@ class Runner:
             )
             for task, problem in problems:
                 ctx.add_incident("assignment", problem, str(task.id), projections.element_id(task))
-            projections.sync_waits(session, instance.id, workflow)
+            projections.sync_waits(
+                session, instance.id, workflow, self.services.script_engine.sandbox, ctx.now
+            )
             sync_jobs(session, instance, workflow, ctx.now)
+            self._apply_clock_actions(ctx, notes)
             for failure in ctx.failures:
                 ctx.add_incident("failed", failure.message, failure.task_id, failure.element_id)
             self._write_incidents(ctx)
@@ -426,11 +451,26 @@ class Runner:
             )
         )
 
+    def _apply_clock_actions(self, ctx: CommandContext, notes: deadlines.Notes) -> None:
+        if not notes.clock_actions:
+            return
+        calendar = self.services.calendars.get()
+        applied = []
+        for action in notes.clock_actions:
+            try:
+                row = clocks.apply(ctx.session, ctx.instance.id, action, calendar, ctx.now)
+                applied.append(f"{action.action} {action.name}: due {row.due_date.isoformat()}")
+            except clocks.ClockError as exc:
+                ctx.add_incident("clock", f"sla_{action.action}({action.name!r}): {exc}")
+        ctx.audit_details["clocks"] = applied
+
     def _step_budget(self, instance: Instance) -> int:
         lifetime_left = self.settings.max_steps_per_instance - (instance.steps_executed or 0)
         return max(0, min(self.settings.max_steps_per_command, lifetime_left))
 
     def _write_incidents(self, ctx: CommandContext) -> None:
+        if not ctx.incidents:
+            return
         for kind, task_id, element, message in ctx.incidents:
             ctx.session.add(
                 Incident(
@@ -443,3 +483,22 @@ class Runner:
                 )
             )
         ctx.session.flush()
+
+
+def _fire_start_timer(workflow: BpmnWorkflow, element_id: str, now: Any) -> None:
+    """Make the timer start event `element_id` of a new case due now (the scheduler decided
+    it is), before the engine first looks at it."""
+    past = (now - timedelta(microseconds=1)).isoformat()
+    for task in projections.all_tasks(workflow):
+        spec = task.task_spec
+        if (
+            task._state & TaskState.NOT_FINISHED_MASK
+            and getattr(spec, "bpmn_id", None) == element_id
+        ):
+            if isinstance(getattr(spec, "event_definition", None), CycleTimerEventDefinition):
+                # each occurrence starts its own case: inside the case the cycle fires once
+                task._set_internal_data(event_value={"cycles": 1, "next": past, "duration": 0})
+            else:
+                task._set_internal_data(event_value=past)
+            return
+    raise NotFound(f"the process has no timer start event {element_id!r}")

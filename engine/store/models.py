@@ -7,7 +7,7 @@ written in the same transaction by the command runner. The audit log is append-o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -190,6 +191,8 @@ class HumanTask(Base):
     candidate_users: Mapped[list[Any]] = mapped_column(JSON, default=list)
     form_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    due_basis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    due_provisional_year: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     follow_up_at: Mapped[datetime | None] = mapped_column(nullable=True)
     priority: Mapped[int] = mapped_column(Integer, default=50)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -227,16 +230,24 @@ class ElementState(Base):
 
 
 class Timer(Base):
+    """A timer waiting in an instance, or a timer start event of a deployed version
+    (instance_id empty, definition_version_id set)."""
+
     __tablename__ = "timers"
     __table_args__ = (Index("ix_timers_state_due", "state", "due_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    instance_id: Mapped[str] = mapped_column(
-        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    instance_id: Mapped[str | None] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    definition_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("definition_versions.id"), nullable=True, index=True
     )
     task_id: Mapped[str] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(200))
     due_at: Mapped[datetime] = mapped_column()
+    basis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    provisional_year: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     fired_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -409,3 +420,48 @@ class Sequence(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CalendarYear(Base):
+    """A year the working-day calendar knows (others count weekends only, provisionally)."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CalendarDay(Base):
+    """A day that breaks the weekday rule: a statutory holiday or a make-up working day."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    source: Mapped[str] = mapped_column(String(32), default="edit")
+
+
+class SlaClock(Base):
+    """A time limit counted in working days that can pause (补正, 特别程序) and resume."""
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "name", name="uq_sla_clocks_instance_name"),
+        Index("ix_sla_clocks_state_due", "state", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    workdays: Mapped[int] = mapped_column(Integer)
+    started_on: Mapped[date] = mapped_column(Date)
+    paused_since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    paused_workdays: Mapped[int] = mapped_column(Integer, default=0)
+    due_date: Mapped[date] = mapped_column(Date)
+    provisional_year: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    reason: Mapped[str] = mapped_column(String(400), default="")
+    stopped_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
@@ -10,6 +10,8 @@ from sqlalchemy import select
 from engine.api.deps import ActorDep, ClerkOrOpsDep, GovflowDep, OpsDep
 from engine.api.routes import MAX_ID, errors
 from engine.api.schemas import (
+    ClockIn,
+    ClockOut,
     IncidentOut,
     InstanceCreate,
     InstanceDetailOut,
@@ -22,7 +24,7 @@ from engine.api.schemas import (
 )
 from engine.app import Govflow
 from engine.errors import NotFound
-from engine.runtime import commands, messages, queries
+from engine.runtime import clock, clocks, commands, messages, queries
 from engine.store.models import Incident, Instance
 
 router = APIRouter(prefix="/api", tags=["instances"])
@@ -63,12 +65,29 @@ def list_instances(
     business_key: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    overdue: Annotated[bool | None, Query(description="a running SLA clock is past due")] = None,
+    due_soon: Annotated[
+        bool | None, Query(description="a running SLA clock is due within one working day")
+    ] = None,
+    provisional: Annotated[
+        bool | None, Query(description="has a deadline counted through an unknown year")
+    ] = None,
 ) -> InstancePage:
     """Newest first. Ops, admins and designers see every case; a clerk sees the cases they
     started or that hold work of theirs."""
     with govflow.database.read_session() as session:
         rows, next_cursor = queries.list_instances(
-            session, actor, status, definition_key, business_key, limit, cursor
+            session,
+            actor,
+            status,
+            definition_key,
+            business_key,
+            limit,
+            cursor,
+            govflow.services.calendars.get(),
+            overdue,
+            due_soon,
+            provisional,
         )
         items = [InstanceOut.model_validate(queries.instance_to_dict(r)) for r in rows]
     return InstancePage(items=items, next_cursor=next_cursor)
@@ -84,7 +103,30 @@ def get_instance(
 ) -> InstanceDetailOut:
     with govflow.database.read_session() as session:
         queries.require_instance_visible(session, actor, instance_id)
-        return InstanceDetailOut.model_validate(queries.instance_detail(session, instance_id))
+        detail = queries.instance_detail(session, instance_id, govflow.services.calendars.get())
+        return InstanceDetailOut.model_validate(detail)
+
+
+@router.post(
+    "/instances/{instance_id}/clocks/{clock_name}/{action}",
+    response_model=ClockOut,
+    responses=errors(401, 403, 404, 409, 422),
+)
+def change_clock(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    instance_id: str,
+    clock_name: Annotated[str, Path(max_length=100)],
+    action: Literal["start", "pause", "resume", "stop"],
+    body: ClockIn | None = None,
+) -> ClockOut:
+    """Start a case's SLA clock (with `workdays`), pause it (补正, 特别程序; the paused working
+    days do not count), resume it, or stop it."""
+    body = body or ClockIn()
+    command = commands.ChangeClock(instance_id, action, clock_name, body.workdays, body.reason)
+    row = govflow.runner.execute(command, actor)
+    calendar = govflow.services.calendars.get()
+    return ClockOut.model_validate(clocks.to_dict(row, calendar, clock.now()))
 
 
 def _instance_action(

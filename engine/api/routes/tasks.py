@@ -37,7 +37,9 @@ def _task_out(
     with govflow.database.read_session() as session:
         row = session.get(queries.HumanTask, task_id)
         assert row is not None
-        return TaskOut.model_validate(queries.task_to_dict(row))
+        now = clock.now()
+        soon = queries.soon_limit(govflow.services.calendars.get(), now)
+        return TaskOut.model_validate(queries.task_to_dict(row, now, soon))
 
 
 @router.get("", response_model=list[TaskOut], responses=errors(401, 403, 422))
@@ -51,13 +53,17 @@ def list_tasks(
         str | None, Query(max_length=200, description="text in name or business key")
     ] = None,
     group: Annotated[str | None, Query(max_length=64, description="one department's queue")] = None,
+    due_soon: Annotated[bool, Query(description="only tasks due within one working day")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[TaskOut]:
     """A worklist, soonest due first, then by priority."""
     with govflow.database.read_session() as session:
-        rows = queries.list_tasks(session, actor, scope, group, state, overdue, q, limit)
         now = clock.now()
-        return [TaskOut.model_validate(queries.task_to_dict(r, now)) for r in rows]
+        soon = queries.soon_limit(govflow.services.calendars.get(), now)
+        rows = queries.list_tasks(
+            session, actor, scope, group, state, overdue, q, limit, soon if due_soon else None
+        )
+        return [TaskOut.model_validate(queries.task_to_dict(r, now, soon)) for r in rows]
 
 
 @router.get("/{task_id}", response_model=TaskDetailOut, responses=errors(401, 403, 404))
@@ -75,8 +81,14 @@ def get_task(
         if row.form_key:
             version = govflow.services.versions.get(session, instance.definition_version_id)
             schema = version.forms.get(form_name(row.form_key))
+        now = clock.now()
+        soon = queries.soon_limit(govflow.services.calendars.get(), now)
         return TaskDetailOut.model_validate(
-            {**queries.task_to_dict(row), "form_schema": schema, "data": instance.variables or {}}
+            {
+                **queries.task_to_dict(row, now, soon),
+                "form_schema": schema,
+                "data": instance.variables or {},
+            }
         )
 
 

@@ -37,7 +37,7 @@ class Govflow:
         self.database = database or Database(self.settings.database_url)
         self.services = Services.create(self.settings, self.database)
         self.runner = Runner(self.services)
-        handlers.load_modules(list(self.settings.handler_modules))
+        handlers.configure(list(self.settings.handler_modules))
 
     # --- database ----------------------------------------------------------------------------
 
@@ -67,7 +67,7 @@ class Govflow:
             self.init()
             return
         current = schema.current_revision(self.database)
-        head = schema.head_revision()
+        head = schema.HEAD
         if current != head:
             raise SchemaOutdated(
                 f"the database schema is at revision {current}, this govflow needs {head}: "

@@ -71,14 +71,32 @@ def _reset_pg(url: str) -> None:
     database.dispose()
 
 
-@pytest.fixture
-def database_url(db_template: str, tmp_path: Path) -> str:
+def _fresh_database(db_template: str, directory: Path) -> str:
     if _is_pg():
         _reset_pg(db_template)
         return db_template
-    target = tmp_path / "govflow.db"
+    target = directory / "govflow.db"
     shutil.copy(db_template, target)
     return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def database_url(db_template: str, tmp_path: Path) -> str:
+    return _fresh_database(db_template, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_app(db_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Govflow]:
+    """One database for a whole module, for tests that only read or add unrelated rows."""
+    url = _fresh_database(db_template, tmp_path_factory.mktemp("module"))
+    application = Govflow(
+        replace(Settings(), database_url=url, forms_dir=None, script_timeout_s=1.0)
+    )
+    with application.database.session() as session:
+        directory.seed_departments(session, directory.read_departments_tsv(ROSTER))
+    application.seed_calendar()
+    yield application
+    application.dispose()
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from tests.api_support import ApiHarness
 from tests.test_api import _upload_bundle
 
 
-@pytest.fixture
-def fuzzed(app):
-    api = ApiHarness(app)
+@pytest.fixture(scope="module")
+def fuzzed(module_app):
+    api = ApiHarness(module_app)
     api.user("admin", ["admin", "ops", "designer"])
     api.user("front", ["clerk"], ["center"])
     api.post("/api/definitions", "admin", files=_upload_bundle())

@@ -14,7 +14,7 @@ from engine.store import schema
 
 
 def test_a_fresh_database_is_created_at_the_current_revision(app):
-    assert schema.current_revision(app.database) == schema.head_revision()
+    assert schema.current_revision(app.database) == schema.head_revision() == schema.HEAD
 
 
 def test_a_database_made_by_an_older_version_is_reported_then_upgraded_with_its_data(settings):

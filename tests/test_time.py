@@ -352,6 +352,8 @@ def test_the_calendar_over_the_api(app):
 
 
 def test_two_schedulers_fire_each_of_1000_due_timers_exactly_once(gf, app):
+    # 1000 on PostgreSQL, where the schedulers really race; SQLite serialises writers anyway
+    count = 1000 if app.database.dialect == "postgresql" else 200
     gf.deploy(
         b.doc(
             "cooling",
@@ -366,7 +368,7 @@ def test_two_schedulers_fire_each_of_1000_due_timers_exactly_once(gf, app):
     )
     frozen = at("2026-11-02T09:00:00")
     with clock.use_clock(frozen):
-        instances = [gf.start("cooling") for _ in range(1000)]
+        instances = [gf.start("cooling") for _ in range(count)]
         frozen.advance(timedelta(hours=2))
         schedulers = [Scheduler(app, batch=25), Scheduler(app, batch=25)]
         errors: list[BaseException] = []

@@ -86,10 +86,12 @@ def handler(
 
 
 def lookup(topic: str) -> HandlerSpec | None:
+    _load_pending()
     return _REGISTRY.get(topic)
 
 
 def topics() -> list[str]:
+    _load_pending()
     return sorted(_REGISTRY)
 
 
@@ -110,7 +112,7 @@ def _overrides() -> dict[str, dict[str, Any]]:
 
 def policy_for(topic: str) -> TopicPolicy:
     """The registered policy, overridden by GOVFLOW_TOPICS (JSON keyed by topic)."""
-    spec = _REGISTRY.get(topic)
+    spec = lookup(topic)
     policy = spec.policy if spec else TopicPolicy()
     override = _overrides().get(topic)
     if override:
@@ -127,6 +129,7 @@ def queue_for(topic: str) -> str:
 
 
 _loaded: set[str] = set()
+_pending: list[str] = []
 
 
 def load_modules(names: list[str]) -> None:
@@ -134,3 +137,14 @@ def load_modules(names: list[str]) -> None:
         if name and name not in _loaded:
             importlib.import_module(name)
             _loaded.add(name)
+
+
+def configure(names: list[str]) -> None:
+    """Name the handler modules to import on first use (so a CLI call that runs no job does not
+    pay for importing every handler's libraries)."""
+    _pending.extend(n for n in names if n not in _loaded and n not in _pending)
+
+
+def _load_pending() -> None:
+    while _pending:
+        load_modules([_pending.pop(0)])

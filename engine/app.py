@@ -16,14 +16,15 @@ from engine.bpmn.problems import Problem
 from engine.config import Settings
 from engine.errors import GovflowError
 from engine.jobs import handlers
+from engine.runtime import catalog, workcalendar
 from engine.runtime import deploy as deploy_service
-from engine.runtime import workcalendar
 from engine.runtime.runner import Runner, Services
 from engine.store import schema
 from engine.store.db import Database
 from engine.store.models import Instance
 
-DEFAULT_ROSTER = Path("processes/catalog/departments.tsv")
+CATALOG_DIR = Path("processes/catalog")
+DEFAULT_ROSTER = CATALOG_DIR / "departments.tsv"
 
 
 class SchemaOutdated(GovflowError):
@@ -53,7 +54,16 @@ class Govflow:
         if not roster.is_file():
             return 0
         with self.database.session() as session:
-            return directory.seed_departments(session, directory.read_departments_tsv(roster))
+            added = directory.seed_departments(session, directory.read_departments_tsv(roster))
+        self.seed_catalog(roster.parent)
+        return added
+
+    def seed_catalog(self, folder: Path = CATALOG_DIR) -> int:
+        """The item catalogue and policies from processes/catalog/, into empty tables."""
+        with self.database.session() as session:
+            added = catalog.seed(session, folder)
+        self.services.catalog.invalidate()
+        return added
 
     def seed_calendar(self) -> int:
         with self.database.session() as session:

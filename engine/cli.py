@@ -26,7 +26,17 @@ from engine.jobs.dispatcher import Dispatcher
 from engine.jobs.executors import make_executor
 from engine.jobs.handlers import queue_for
 from engine.jobs.handlers import topics as handler_topics
-from engine.runtime import calendar_ops, commands, queries, workcalendar
+from engine.runtime import (
+    calendar_ops,
+    catalog,
+    catalog_ops,
+    clock,
+    commands,
+    ledger,
+    problem_list,
+    queries,
+    workcalendar,
+)
 from engine.runtime.scheduler import Scheduler
 from engine.store import schema
 
@@ -117,7 +127,8 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 @click.pass_context
 @handled
 def init_command(ctx: click.Context, roster: Path | None) -> None:
-    """Create or upgrade the database and seed the department roster into an empty table."""
+    """Create or upgrade the database; add the roster's missing departments and seed the
+    calendar, the item catalogue and the policies into empty tables."""
     added = _app(ctx).init(roster)
     click.echo(f"database ready at revision {schema.head_revision()}; {added} departments added")
 
@@ -719,6 +730,218 @@ def departments_list(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['code']}\t{row['name']}")
+
+
+@main.group("catalog")
+def catalog_group() -> None:
+    """The item catalogue (事项目录): promised working days, materials, approval levels."""
+
+
+@catalog_group.command("list")
+@click.option("--dept", "department", help="Only this department's items.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def catalog_list(ctx: click.Context, department: str | None, as_json: bool) -> None:
+    rows = catalog_ops.list_items(_ready(ctx), department)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        levels = "two-level" if row.get("approval_levels") == 2 else "one-level"
+        click.echo(
+            f"{row['code']}\t{row['department']}\t{row.get('promised_workdays')} working days"
+            f"\t{levels}\t{row['name']}"
+        )
+
+
+@catalog_group.command("show")
+@click.argument("code")
+@click.pass_context
+@handled
+def catalog_show(ctx: click.Context, code: str) -> None:
+    _print_json(catalog_ops.get_item(_ready(ctx), code))
+
+
+@catalog_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--as", "username", help="An ops or admin user (default: system).")
+@click.pass_context
+@handled
+def catalog_import(ctx: click.Context, path: Path, username: str | None) -> None:
+    """Add or replace items from a TSV file with the columns of processes/catalog/items.tsv;
+    one bad row and nothing is imported."""
+    app = _ready(ctx)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+    items = catalog.parse_items_tsv(text, str(path))
+    count = catalog_ops.import_items(app, app.actor(username), items, str(path))
+    click.echo(f"imported {count} items from {path}")
+
+
+@main.group("policy")
+def policy_group() -> None:
+    """Configurable rules: supplement and rating periods, rectification time limits, ..."""
+
+
+@policy_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def policy_list(ctx: click.Context, as_json: bool) -> None:
+    policies = catalog_ops.list_policies(_ready(ctx))
+    if as_json:
+        _print_json(policies)
+        return
+    for key, value in policies.items():
+        click.echo(f"{key}\t{json.dumps(value, ensure_ascii=False)}")
+
+
+@policy_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.option("--as", "username", help="An ops or admin user (default: system).")
+@click.pass_context
+@handled
+def policy_set(ctx: click.Context, key: str, value: str, username: str | None) -> None:
+    """Set KEY to VALUE (read as JSON when it parses, else as text)."""
+    app = _ready(ctx)
+    _, parsed = _parse_var(f"{key}={value}")
+    catalog_ops.set_policy(app, app.actor(username), key, parsed)
+    click.echo(f"{key} = {json.dumps(parsed, ensure_ascii=False)}")
+
+
+@main.group("ledger")
+def ledger_group() -> None:
+    """Problem ledgers (台账) that become rectification work orders."""
+
+
+@ledger_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--as", "username", help="An ops user or a clerk of the center (default: system).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def ledger_import(ctx: click.Context, path: Path, username: str | None, as_json: bool) -> None:
+    """Import a CSV or XLSX ledger with the columns window, department, description, contact,
+    reported_on (or 窗口, 部门, 问题描述, 联系方式, 日期). Any bad row and nothing is imported;
+    each bad row is listed as FILE:LINE: reason."""
+    app = _ready(ctx)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+    result = ledger.import_file(app, app.actor(username), data, str(path))
+    if as_json:
+        _print_json(result)
+        return
+    for row in result["work_orders"]:
+        click.echo(f"line {row['line']}\t{row['number']}")
+    click.echo(f"imported {result['imported']} rows from {path}")
+
+
+@main.group("work-orders")
+def work_orders_group() -> None:
+    """The problem list (问题清单) of rectification work orders and its figures."""
+
+
+def _order_filters(department: str | None, status: str | None, overdue: bool | None) -> Any:
+    return problem_list.Filters(department=department, status=status, overdue=overdue)
+
+
+@work_orders_group.command("list")
+@click.option("--dept", "department")
+@click.option("--status")
+@click.option("--overdue/--not-overdue", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def work_orders_list(
+    ctx: click.Context,
+    department: str | None,
+    status: str | None,
+    overdue: bool | None,
+    as_json: bool,
+) -> None:
+    app = _ready(ctx)
+    with app.database.read_session() as session:
+        rows, _ = problem_list.list_orders(
+            session,
+            app.actor(None),
+            _order_filters(department, status, overdue),
+            app.services.calendars.get(),
+            clock.now(),
+            limit=10**9,
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        flag = " OVERDUE" if row["overdue"] else ""
+        click.echo(
+            f"{row['number']}\t{row['department'] or '-'}\t{row['status']}\t"
+            f"due {row['due_date'] or '-'}{flag}\t{row['description'][:40]}"
+        )
+
+
+@work_orders_group.command("figures")
+@click.option("--by", default="department", type=click.Choice(problem_list.GROUPS))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def work_orders_figures(ctx: click.Context, by: str, as_json: bool) -> None:
+    """Rectification rate, on-time rate and satisfaction per group."""
+    app = _ready(ctx)
+    with app.database.read_session() as session:
+        rows = problem_list.figures(
+            session,
+            app.actor(None),
+            by,
+            problem_list.Filters(),
+            app.services.calendars.get(),
+            clock.now(),
+        )
+    if as_json:
+        _print_json(rows)
+        return
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    click.echo(f"{by}\ttotal\tclosed\toverdue\trectified\ton time\tsatisfied")
+    for row in rows:
+        click.echo(
+            f"{row[by] or '-'}\t{row['total']}\t{row['closed']}\t{row['overdue']}\t"
+            f"{pct(row['rectification_rate'])}\t{pct(row['on_time_rate'])}\t"
+            f"{pct(row['satisfaction_rate'])}"
+        )
+
+
+@work_orders_group.command("export")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.pass_context
+@handled
+def work_orders_export(ctx: click.Context, path: Path) -> None:
+    """Write the problem list to PATH (.csv or .xlsx)."""
+    app = _ready(ctx)
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise InvalidInput(f"{path}: export to a .csv or .xlsx file")
+    with app.database.read_session() as session:
+        rows, _ = problem_list.list_orders(
+            session,
+            app.actor(None),
+            problem_list.Filters(),
+            app.services.calendars.get(),
+            clock.now(),
+            limit=10**9,
+        )
+    body = (
+        problem_list.to_xlsx(rows) if path.suffix.lower() == ".xlsx" else problem_list.to_csv(rows)
+    )
+    path.write_bytes(body)
+    click.echo(f"wrote {len(rows)} work orders to {path}")
 
 
 @main.group("users")

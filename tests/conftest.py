@@ -95,6 +95,7 @@ def module_app(db_template: str, tmp_path_factory: pytest.TempPathFactory) -> It
     with application.database.session() as session:
         directory.seed_departments(session, directory.read_departments_tsv(ROSTER))
     application.seed_calendar()
+    application.seed_catalog(ROSTER.parent)
     yield application
     application.dispose()
 
@@ -110,6 +111,7 @@ def app(settings: Settings) -> Iterator[Govflow]:
     with application.database.session() as session:
         directory.seed_departments(session, directory.read_departments_tsv(ROSTER))
     application.seed_calendar()
+    application.seed_catalog(ROSTER.parent)
     yield application
     application.dispose()
 

@@ -179,6 +179,36 @@ def test_a_parallel_gateway_inside_a_loop(lint):
     assert all("sits inside a loop" in line for line in lines)
 
 
+def test_alternatives_of_an_exclusive_split_joined_by_a_parallel_gateway(lint):
+    """The window flow once had this: a case that silently never reached the pickup window."""
+    content = _layout(
+        b.start(),
+        b.par("split"),
+        b.xor("two_level", default="f_one"),
+        b.user("sign", "签发", candidateGroups="amr"),
+        b.user("meanwhile", "并行", candidateGroups="amr"),
+        b.par("join"),
+        b.end(),
+        b.flow("f0", "start", "split"),
+        b.flow("f1", "split", "two_level"),
+        b.flow("f2", "split", "meanwhile"),
+        b.flow("f_two", "two_level", "sign", condition="levels == 2"),
+        b.flow("f_one", "two_level", "join"),
+        b.flow("f_sign", "sign", "join"),
+        b.flow("f3", "meanwhile", "join"),
+        b.flow("f4", "join", "end"),
+    )
+    code, lines = lint(("join.bpmn", content))
+    assert code == 1
+    line = _line_of(content, 'id="join"')
+    assert lines == [
+        f"join.bpmn:{line}: parallelGateway 'join' joins flows f_one, f_sign, which are "
+        "alternatives of exclusiveGateway 'two_level': only one of them ever carries a token, "
+        "so the join would wait for ever. Merge them with an exclusive gateway before the "
+        "parallel join"
+    ]
+
+
 def test_a_chain_longer_than_the_parser_can_take(lint):
     ids = [f"s{i}" for i in range(320)]
     content = _layout(

@@ -51,12 +51,15 @@ def read_departments_tsv(path: Path) -> list[tuple[str, str]]:
 
 
 def seed_departments(session: Session, rows: Iterable[tuple[str, str]]) -> int:
-    """Insert the roster into an empty departments table; returns how many were added."""
-    if session.scalars(select(Department.code).limit(1)).first() is not None:
-        return 0
+    """Add the roster's departments that are missing (a newer govflow may bring new ones, such
+    as the leading group); existing departments are never changed. Returns how many."""
+    existing = set(session.scalars(select(Department.code)))
     count = 0
     for code, name in rows:
+        if code in existing:
+            continue
         session.add(Department(code=code, name=name))
+        existing.add(code)
         count += 1
     session.flush()
     return count

@@ -5,7 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from engine.api import errors
-from engine.api.routes import admin, auth, calendar, definitions, instances, jobs, tasks
+from engine.api.routes import (
+    admin,
+    auth,
+    calendar,
+    catalog,
+    definitions,
+    instances,
+    jobs,
+    tasks,
+    work_orders,
+)
 from engine.app import Govflow
 
 
@@ -22,6 +32,16 @@ def create_app(govflow: Govflow | None = None) -> FastAPI:
     )
     app.state.govflow = govflow
     errors.install(app)
-    for module in (auth, definitions, instances, tasks, jobs, calendar, admin):
+    for module in (
+        auth,
+        definitions,
+        instances,
+        tasks,
+        jobs,
+        calendar,
+        catalog,
+        work_orders,
+        admin,
+    ):
         app.include_router(module.router)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,6 +103,10 @@ class InstanceOut(BaseModel):
     started_by: str | None = None
     updated_at: datetime | None = None
     ended_at: datetime | None = None
+    case_status: int | None = Field(
+        default=None, description="the latest national 1-15 办理状态 code the case reached"
+    )
+    case_status_name: str | None = None
 
 
 class InstancePage(BaseModel):
@@ -192,8 +196,17 @@ class ClockIn(Strict):
     reason: str = Field(default="", max_length=400)
 
 
+class CaseStatusOut(BaseModel):
+    code: int
+    name: str
+    note: str
+    actor: str
+    at: datetime
+
+
 class InstanceDetailOut(InstanceOut):
     variables: dict[str, Any]
+    case_statuses: list[CaseStatusOut]
     clocks: list[ClockOut]
     tasks: list[TaskOut]
     incidents: list[IncidentOut]
@@ -304,3 +317,103 @@ class ProvisionalOut(BaseModel):
     timers: int
     clocks: int
     instances: int
+
+
+class CatalogItemIn(Strict):
+    """A service item (事项) as the catalogue holds it."""
+
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    department: str = Field(min_length=1, max_length=64)
+    promised_workdays: int = Field(ge=1, le=365, description="承诺办结时限, in working days")
+    approval_levels: Literal[1, 2] = Field(description="1: 承办 only; 2: 承办 then 审核签发")
+    certificate: str | None = Field(default=None, max_length=200)
+    fee_amount: float = Field(default=0, ge=0, le=1_000_000, allow_inf_nan=False)
+    required_materials: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
+    optional_materials: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
+    rongque_allowed: bool = Field(
+        default=False, description="容缺受理 allowed when only optional materials are missing"
+    )
+
+
+class CatalogItemOut(BaseModel):
+    code: str
+    kind: str
+    name: str
+    department: str
+    promised_workdays: int | None = None
+    approval_levels: int | None = None
+    certificate: str | None = None
+    fee_amount: float | None = None
+    required_materials: list[str] = Field(default_factory=list)
+    optional_materials: list[str] = Field(default_factory=list)
+    rongque_allowed: bool = False
+    model_config = ConfigDict(extra="allow")
+
+
+class PolicyIn(Strict):
+    value: int | float | str | bool | list[Any] | dict[str, Any] = Field(
+        description="a JSON value; keys ending in _workdays take a whole number from 1 to 60"
+    )
+
+
+class WorkOrderOut(BaseModel):
+    instance_id: str
+    number: str
+    source: str
+    window: str
+    department: str | None
+    category: str | None
+    difficulty: str | None
+    description: str
+    contact: str
+    reported_on: str
+    origin_case: str | None
+    status: str
+    due_date: str | None
+    overdue: bool
+    contact_overdue: bool
+    escalated: bool
+    returns: int
+    extension_workdays: int
+    answered_on: str | None
+    on_time: bool | None
+    satisfied: bool | None
+    reopened: int
+    closed_on: str | None
+
+
+class WorkOrderPage(BaseModel):
+    items: list[WorkOrderOut]
+    total: int
+
+
+class FiguresOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    total: int
+    closed: int
+    open: int
+    overdue: int
+    escalated: int
+    answered: int
+    on_time: int
+    satisfied: int
+    followed_up: int
+    rectification_rate: float | None
+    on_time_rate: float | None
+    satisfaction_rate: float | None
+
+
+class LedgerRowOut(BaseModel):
+    line: int
+    instance_id: str
+    number: str | None
+
+
+class LedgerImportOut(BaseModel):
+    imported: int
+    work_orders: list[LedgerRowOut]

@@ -211,6 +211,7 @@ class _Linter:
         successors = self._successors(nodes, outgoing)
         self._reachability(scope, nodes, starts, successors)
         self._loops(nodes, successors)
+        self._alternatives_into_joins(nodes, flows)
         self._chains(starts, successors, nodes)
         for node in nodes.values():
             self._node(node, outgoing.get(node.get("id"), []), lanes)
@@ -282,6 +283,45 @@ class _Linter:
                         f"{_label(node)} sits inside a loop; SpiffWorkflow 3.2.0 cannot join "
                         "parallel branches reliably across loop iterations: move the parallel "
                         "part into a subprocess and loop the subprocess",
+                    )
+
+    def _alternatives_into_joins(
+        self, nodes: dict[str, etree._Element], flows: list[etree._Element]
+    ) -> None:
+        """A parallel join fed directly by two alternatives of one exclusive split waits for
+        a token that never comes: the case hangs with no error."""
+        incoming: dict[str, list[etree._Element]] = defaultdict(list)
+        for flow in flows:
+            incoming[flow.get("targetRef") or ""].append(flow)
+
+        def split_of(flow: etree._Element) -> str | None:
+            node_id, seen = flow.get("sourceRef"), set()
+            while node_id in nodes and node_id not in seen:
+                seen.add(node_id)
+                node = nodes[node_id]
+                if _local(node) in ("exclusiveGateway", "eventBasedGateway"):
+                    return node_id
+                if _local(node).endswith("Gateway") or len(incoming[node_id]) != 1:
+                    return None
+                node_id = incoming[node_id][0].get("sourceRef")
+            return None
+
+        for join_id, node in nodes.items():
+            if _local(node) != "parallelGateway" or len(incoming[join_id]) < 2:
+                continue
+            origins: dict[str, list[str]] = defaultdict(list)
+            for flow in incoming[join_id]:
+                split = split_of(flow)
+                if split is not None:
+                    origins[split].append(flow.get("id") or "?")
+            for split, flow_ids in sorted(origins.items()):
+                if len(flow_ids) > 1:
+                    self.add(
+                        node,
+                        f"{_label(node)} joins flows {', '.join(flow_ids)}, which are "
+                        f"alternatives of {_label(nodes[split])}: only one of them ever carries "
+                        "a token, so the join would wait for ever. Merge them with an exclusive "
+                        "gateway before the parallel join",
                     )
 
     def _chains(

@@ -44,6 +44,7 @@ from engine.bpmn.specs import (
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = CAMUNDA_MODEL_NS
 
+START_FORM = "govflow:startForm"
 _TRAILING_CODE = re.compile(r"[\(（\[【]\s*([A-Za-z][\w-]*)\s*[\)）\]】]\s*$")
 _OWNER_TERM = re.compile(r"^(user|group)\((.+)\)$")
 
@@ -105,7 +106,14 @@ class EventDefinitionsMixin:
 
 
 class StartEventParser(EventDefinitionsMixin, CamundaStartEventParser):
-    pass
+    """Keeps the start form (`camunda:formKey`) so a case's start data can be validated."""
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        form_key = self.attribute("formKey", "camunda")
+        if form_key:
+            extensions[START_FORM] = form_key
+        return extensions
 
 
 class IntermediateCatchEventParser(EventDefinitionsMixin, CamundaIntermediateCatchEventParser):

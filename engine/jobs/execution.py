@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import traceback
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from engine.accounts.actor import Actor
+from engine.errors import GovflowError
 from engine.jobs.handlers import BusinessError, JobContext, lookup
+from engine.jobs.outbox import MESSAGE_TOPIC
 from engine.runtime import clock
-from engine.runtime.job_results import ApplyJobResult
+from engine.runtime.job_results import ApplyJobResult, RaiseIncident
 from engine.runtime.sandbox import storable_problem
 from engine.store.models import Instance, Job
 
@@ -38,6 +41,8 @@ def run_job(govflow: Govflow, job_id: str, token: str) -> str:
             database=govflow.database,
         )
         variables = dict(job.payload or {})
+    if context.topic == MESSAGE_TOPIC:
+        return _deliver_message(govflow, job_id, token, variables)
     spec = lookup(context.topic)
     if spec is None:
         command = ApplyJobResult(
@@ -76,3 +81,40 @@ def _call(
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         at = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
         return ApplyJobResult(job_id, token, "error", message=f"{type(exc).__name__}: {exc}{at}")
+
+
+def _deliver_message(govflow: Govflow, job_id: str, token: str, job_payload: dict) -> str:
+    """Hand a thrown message to the case waiting for it, or start the case it starts."""
+    from engine.runtime import messages
+
+    name = str(job_payload.get("name", ""))
+    body = job_payload.get("payload") or {}
+    try:
+        delivery = messages.deliver(govflow.runner, WORKER, name, body, body.get("correlation_key"))
+        outcome: dict | None = {"instance_id": delivery.instance_id, "started": delivery.started}
+        error = ""
+    except GovflowError as exc:
+        outcome, error = None, exc.message
+    with govflow.database.write_session() as session:
+        job = session.get(Job, job_id)
+        now = clock.now()
+        if job is None or job.state != "running" or job.lease_owner != token:
+            return "ignored: not the current lease"
+        job.lease_owner, job.updated_at = None, now
+        if outcome is not None:
+            job.state, job.result, job.completed_at = "completed", outcome, now
+            return f"delivered to {outcome['instance_id']}"
+        job.error = error
+        if job.attempts < job.max_attempts:
+            job.state = "pending"
+            job.next_run_at = now + timedelta(seconds=2.0 * 2 ** max(0, job.attempts - 1))
+            return f"retry: {error}"
+        job.state = "failed"
+        instance_id = job.instance_id
+    govflow.runner.execute(
+        RaiseIncident(
+            instance_id, "message", f"message {name!r} could not be delivered: {error}", name
+        ),
+        WORKER,
+    )
+    return "failed"

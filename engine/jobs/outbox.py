@@ -16,6 +16,9 @@ from engine.jobs.handlers import policy_for
 from engine.runtime.projections import all_tasks, element_id, jsonable
 from engine.store.models import Instance, Job
 
+MESSAGE_TOPIC = "bpmn.message"
+"""Jobs that carry a message thrown by a case to the case (or new case) that catches it."""
+
 
 def sync_jobs(session: Session, instance: Instance, workflow: BpmnWorkflow, now: Any) -> None:
     """One live job per parked external service task; jobs of tasks that went away cancel."""
@@ -29,6 +32,8 @@ def sync_jobs(session: Session, instance: Instance, workflow: BpmnWorkflow, now:
     jobs = list(session.scalars(select(Job).where(Job.instance_id == instance.id)))
     live = {job.task_id for job in jobs if job.state in ("pending", "running", "failed")}
     for job in jobs:
+        if job.topic == MESSAGE_TOPIC:
+            continue
         if job.state in ("pending", "running") and job.task_id not in parked:
             job.state = "cancelled"
             job.lease_owner = None
@@ -48,6 +53,29 @@ def sync_jobs(session: Session, instance: Instance, workflow: BpmnWorkflow, now:
                 payload=jsonable(task.data),
                 attempts=0,
                 max_attempts=policy_for(topic).max_attempts,
+                next_run_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def queue_messages(session: Session, instance: Instance, events: list[Any], now: Any) -> None:
+    """Messages a case threw that nothing inside it caught leave as jobs, in the same
+    transaction, so they reach their catcher even if this process stops right after."""
+    for event in events:
+        payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
+        session.add(
+            Job(
+                id=str(uuid.uuid4()),
+                instance_id=instance.id,
+                task_id="",
+                element_id=event.event_definition.name,
+                topic=MESSAGE_TOPIC,
+                state="pending",
+                payload={"name": event.event_definition.name, "payload": jsonable(payload)},
+                attempts=0,
+                max_attempts=5,
                 next_run_at=now,
                 created_at=now,
                 updated_at=now,

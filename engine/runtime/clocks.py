@@ -57,6 +57,10 @@ def apply(
         paused, _ = calendar.workdays_between(row.paused_since, today)
         row.paused_workdays += paused
         row.state, row.paused_since = "running", None
+    elif action.action == "extend":
+        if row.state == "stopped" or not action.workdays or action.workdays < 1:
+            raise ClockError(f"clock {action.name!r} cannot be extended ({row.state})")
+        row.workdays += action.workdays
     elif action.action == "stop":
         if row.state == "stopped":
             raise ClockError(f"clock {action.name!r} is already stopped")

@@ -170,6 +170,7 @@ class CompleteTask(_TaskCommand):
         if task is None or task.state != TaskState.READY:
             raise Conflict(f"task {row.id} ({row.name}) is not ready to be completed")
         task.data.update(self.data)
+        task.data["last_completed_by"] = ctx.actor.username
         ctx.run_task(task)
         row.state = "completed"
         row.completed_at = ctx.now

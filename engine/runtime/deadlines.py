@@ -30,9 +30,16 @@ class ClockAction:
 
 @dataclass
 class Notes:
+    """What helpers did during one command (or one evaluation inside it)."""
+
     unknown_years: set[int] = field(default_factory=set)
     bases: list[dict[str, Any]] = field(default_factory=list)
     clock_actions: list[ClockAction] = field(default_factory=list)
+    statuses: list[tuple[int, str]] = field(default_factory=list)
+    business_key: str | None = None
+    work_orders: list[dict[str, Any]] = field(default_factory=list)
+    work_order_number: str | None = None
+    session: Any = None
 
     @property
     def provisional_year(self) -> int | None:
@@ -50,7 +57,7 @@ _notes: ContextVar[Notes | None] = ContextVar("govflow_deadline_notes", default=
 def collecting() -> Iterator[Notes]:
     """Collect notes of helper calls; clock actions also reach an enclosing scope."""
     outer = _notes.get()
-    notes = Notes()
+    notes = Notes(session=outer.session if outer is not None else None)
     token = _notes.set(notes)
     try:
         yield notes
@@ -59,6 +66,14 @@ def collecting() -> Iterator[Notes]:
         if outer is not None:
             outer.unknown_years.update(notes.unknown_years)
             outer.clock_actions.extend(notes.clock_actions)
+            outer.statuses.extend(notes.statuses)
+            outer.business_key = notes.business_key or outer.business_key
+            outer.work_orders.extend(notes.work_orders)
+            outer.work_order_number = notes.work_order_number or outer.work_order_number
+
+
+def current() -> Notes | None:
+    return _notes.get()
 
 
 def _note_years(years: frozenset[int] | set[int]) -> None:
@@ -121,8 +136,10 @@ class DeadlineHelpers:
 
     def namespace(self) -> dict[str, Any]:
         return {
+            "today": self.today,
             "workdays": self.workdays,
             "workdays_from": self.workdays_from,
+            "workdays_between": self.workdays_between,
             "is_workday": self.is_workday,
             "end_of_workday": self.end_of_workday,
             "timer_text": timer_text,
@@ -130,7 +147,12 @@ class DeadlineHelpers:
             "sla_pause": self.sla_pause,
             "sla_resume": self.sla_resume,
             "sla_stop": self.sla_stop,
+            "sla_extend": self.sla_extend,
         }
+
+    def today(self) -> date:
+        """Today in the office's time zone (the UTC date is wrong before 08:00 in Beijing)."""
+        return self.calendars.get().today(clock.now())
 
     def workdays_from(self, day: Any, count: int) -> datetime:
         """Closing time of the `count`-th working day after `day`."""
@@ -145,6 +167,14 @@ class DeadlineHelpers:
         """Closing time of the `count`-th working day after today."""
         calendar = self.calendars.get()
         return self.workdays_from(calendar.today(clock.now()), count)
+
+    def workdays_between(self, after: Any, until: Any) -> int:
+        """Working days after `after` up to and including `until`: how long a pause lasted,
+        counted the way a paused clock counts it."""
+        calendar = self.calendars.get()
+        count, unknown = calendar.workdays_between(_day(after, calendar), _day(until, calendar))
+        _note_years(unknown)
+        return count
 
     def is_workday(self, day: Any) -> bool:
         calendar = self.calendars.get()
@@ -179,3 +209,7 @@ class DeadlineHelpers:
 
     def sla_stop(self, name: str = "case") -> None:
         self._act(ClockAction("stop", str(name)))
+
+    def sla_extend(self, workdays: int, name: str = "case") -> None:
+        """Add `workdays` to the clock's limit (an approved extension, 延期)."""
+        self._act(ClockAction("extend", str(name), int(workdays)))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from engine.accounts.actor import Actor
 from engine.accounts.directory import department_names
 from engine.bpmn.lint import lint_sources
-from engine.bpmn.parser import ParsedProcess, SourceFile, parse_sources
+from engine.bpmn.parser import START_FORM, ParsedProcess, SourceFile, parse_sources
 from engine.bpmn.problems import Problem, raise_problems
 from engine.bpmn.specs import GovflowUserTask
 from engine.errors import Forbidden, InvalidInput
@@ -147,10 +147,13 @@ def referenced_forms(process: ParsedProcess) -> set[str]:
         if spec is None:
             continue
         for task_spec in spec.task_specs.values():
+            raw = None
             if isinstance(task_spec, GovflowUserTask):
                 raw = task_spec.assignment.get("form_key")
-                if raw and not raw.strip().startswith("${"):
-                    keys.add(form_name(raw))
+            elif isinstance(getattr(task_spec, "extensions", None), dict):
+                raw = task_spec.extensions.get(START_FORM)
+            if raw and not raw.strip().startswith("${"):
+                keys.add(form_name(raw))
     return keys
 
 

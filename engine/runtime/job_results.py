@@ -201,3 +201,26 @@ def retry_failed_job(session: Session, incident: Incident, now: Any) -> bool:
     job.lease_until = None
     job.updated_at = now
     return True
+
+
+@dataclass
+class RaiseIncident:
+    """Put an incident on an instance from outside a command on it (a message it threw could
+    not be delivered)."""
+
+    instance_id: str
+    kind: str
+    message: str
+    element_id: str | None = None
+    name = "incident"
+    needs_workflow = True
+    allowed_when_suspended = True
+    allowed_when_ended = True
+
+    def instance_id_for(self, session: Session) -> str:
+        return self.instance_id
+
+    def apply(self, ctx: CommandContext) -> None:
+        ctx.run_steps = False
+        ctx.audit_element_id = self.element_id
+        ctx.add_incident(self.kind, self.message, None, self.element_id)

@@ -122,7 +122,7 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if workflow.last_task is not None:
         merged.update(workflow.last_task.data)
-    active = [t for t in workflow.tasks.values() if t._state & ACTIVE_STATES]
+    active = [t for t in all_tasks(workflow) if t._state & ACTIVE_STATES]  # with call activities
     for task in sorted(active, key=lambda t: t.last_state_change):
         merged.update(task.data)
     return merged

@@ -16,9 +16,11 @@ from engine.accounts.actor import Actor
 from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.runtime import clock, clocks
 from engine.runtime.calendar_ops import provisional_instances
+from engine.runtime.case_helpers import STATUS_NAMES
 from engine.runtime.workcalendar import WorkCalendar
 from engine.store.models import (
     AuditEvent,
+    CaseStatus,
     ElementState,
     HumanTask,
     Incident,
@@ -168,6 +170,8 @@ def instance_to_dict(row: Instance) -> dict[str, Any]:
         "started_by": row.started_by,
         "updated_at": _iso(row.updated_at),
         "ended_at": _iso(row.ended_at),
+        "case_status": row.case_status,
+        "case_status_name": STATUS_NAMES.get(row.case_status or 0),
     }
 
 
@@ -196,14 +200,22 @@ def instance_detail(
     clock_rows = session.scalars(
         select(SlaClock).where(SlaClock.instance_id == instance_id).order_by(SlaClock.name)
     )
+    statuses = session.scalars(
+        select(CaseStatus).where(CaseStatus.instance_id == instance_id).order_by(CaseStatus.id)
+    )
     return {
         **instance_to_dict(row),
         "variables": row.variables or {},
+        "case_statuses": [
+            {"code": c.code, "name": c.name, "note": c.note, "actor": c.actor, "at": _iso(c.at)}
+            for c in statuses
+        ],
         "clocks": [clocks.to_dict(c, calendar, now) for c in clock_rows] if calendar else [],
         "tasks": [task_to_dict(t, now, soon) for t in tasks],
         "incidents": [
             {
                 "id": i.id,
+                "instance_id": i.instance_id,
                 "kind": i.kind,
                 "element_id": i.element_id,
                 "task_id": i.task_id,

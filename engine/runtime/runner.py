@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -32,11 +33,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.accounts.actor import Actor
+from engine.bpmn.parser import START_FORM
 from engine.config import Settings
 from engine.errors import Conflict, InvalidInput, NotFound, VersionConflict
-from engine.jobs.outbox import sync_jobs
-from engine.runtime import clock, clocks, deadlines, projections
+from engine.jobs.outbox import queue_messages, sync_jobs
+from engine.runtime import clock, clocks, deadlines, projections, work_orders
+from engine.runtime.case_helpers import STATUS_NAMES, CaseHelpers
+from engine.runtime.catalog import CatalogProvider
 from engine.runtime.deadlines import DeadlineHelpers
+from engine.runtime.forms import form_name, validate_submission
 from engine.runtime.history import prune_history
 from engine.runtime.projections import ElementCounter, jsonable
 from engine.runtime.sandbox import storable_problem
@@ -47,7 +52,9 @@ from engine.runtime.workcalendar import CalendarProvider, OfficeHours
 from engine.store.db import Database
 from engine.store.models import (
     AuditEvent,
+    CaseStatus,
     DefinitionVersion,
+    HumanTask,
     Incident,
     Instance,
     ProcessDefinition,
@@ -108,6 +115,7 @@ class Services:
     database: Database
     script_engine: GovflowScriptEngine
     calendars: CalendarProvider
+    catalog: CatalogProvider
     versions: VersionCache = field(default_factory=VersionCache)
 
     @property
@@ -118,10 +126,13 @@ class Services:
     def create(cls, settings: Settings, database: Database) -> Services:
         office = OfficeHours.parse(settings.office_opens, settings.office_closes, settings.timezone)
         calendars = CalendarProvider(database, office)
-        helpers = DeadlineHelpers(calendars).namespace()
-        return cls(
-            settings, database, make_script_engine(settings.script_timeout_s, helpers), calendars
-        )
+        catalog = CatalogProvider(database)
+        helpers = {
+            **DeadlineHelpers(calendars).namespace(),
+            **CaseHelpers(catalog, office.tz).namespace(),
+        }
+        engine = make_script_engine(settings.script_timeout_s, helpers)
+        return cls(settings, database, engine, calendars, catalog)
 
 
 class Command(Protocol):
@@ -239,70 +250,102 @@ class Runner:
     ) -> Instance:
         """Start a case; with `message`, deliver it to the process's message start event;
         with `start_timer`, let that timer start event fire at once (the scheduler's start)."""
+        with self.services.database.write_session() as session:
+            return self._start_in(
+                session,
+                definition_key,
+                actor,
+                version,
+                business_key,
+                variables,
+                message,
+                start_timer,
+            )
+
+    def start_many(
+        self, definition_key: str, actor: Actor, batch: list[dict[str, Any]]
+    ) -> list[Instance]:
+        """Start one case per variables dict in a single transaction: all start or none do
+        (an import must never be half done)."""
+        with self.services.database.write_session() as session:
+            return [
+                self._start_in(session, definition_key, actor, None, None, variables, None, None)
+                for variables in batch
+            ]
+
+    def _start_in(
+        self,
+        session: Session,
+        definition_key: str,
+        actor: Actor,
+        version: int | None,
+        business_key: str | None,
+        variables: dict[str, Any] | None,
+        message: BpmnEvent | None,
+        start_timer: str | None,
+    ) -> Instance:
         variables = dict(variables or {})
-        if not isinstance(variables, dict):
-            raise InvalidInput("variables must be a JSON object")
         for key, value in variables.items():
             problem = storable_problem(value, key)
             if problem:
                 raise InvalidInput(problem, [{"path": f"$.variables.{key}", "message": problem}])
-        with self.services.database.write_session() as session:
-            definition = session.scalars(
-                select(ProcessDefinition).where(ProcessDefinition.key == definition_key)
-            ).first()
-            if definition is None:
-                raise NotFound(f"no process definition {definition_key!r} is deployed")
-            wanted = version if version is not None else definition.latest_version
-            row = session.scalars(
-                select(DefinitionVersion).where(
-                    DefinitionVersion.definition_id == definition.id,
-                    DefinitionVersion.version == wanted,
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"process {definition_key!r} has no version {wanted}")
-            loaded = self.services.versions.get(session, row.id)
-            instance = Instance(
-                id=str(uuid.uuid4()),
-                definition_version_id=row.id,
-                definition_key=definition_key,
-                definition_version=row.version,
-                business_key=business_key,
-                status="running",
-                version=1,
-                document="",
-                variables={},
-                started_by=actor.username,
-                started_at=clock.now(),
-                updated_at=clock.now(),
+        definition = session.scalars(
+            select(ProcessDefinition).where(ProcessDefinition.key == definition_key)
+        ).first()
+        if definition is None:
+            raise NotFound(f"no process definition {definition_key!r} is deployed")
+        wanted = version if version is not None else definition.latest_version
+        row = session.scalars(
+            select(DefinitionVersion).where(
+                DefinitionVersion.definition_id == definition.id,
+                DefinitionVersion.version == wanted,
             )
-            session.add(instance)
-            session.flush()
-            ctx = CommandContext(self.services, session, instance, actor)
-            workflow = BpmnWorkflow(
-                loaded.spec, loaded.subprocess_specs, script_engine=self.services.script_engine
-            )
-            workflow.task_tree.data.update(variables)
-            ctx.adopt(workflow)
-            ctx.audit_data = jsonable(variables)
-            with deadlines.collecting() as notes:
-                if start_timer is not None:
-                    _fire_start_timer(workflow, start_timer, ctx.now)
-                    ctx.audit_details["timer"] = start_timer
-                if message is not None:
-                    assert ctx.counter is not None
-                    steps = run_engine_steps(
-                        workflow, self._step_budget(instance), ctx.counter.account
+        ).first()
+        if row is None:
+            raise NotFound(f"process {definition_key!r} has no version {wanted}")
+        loaded = self.services.versions.get(session, row.id)
+        if message is None and start_timer is None:
+            _validate_start_form(loaded, variables)
+        instance = Instance(
+            id=str(uuid.uuid4()),
+            definition_version_id=row.id,
+            definition_key=definition_key,
+            definition_version=row.version,
+            business_key=business_key,
+            status="running",
+            version=1,
+            document="",
+            variables={},
+            started_by=actor.username,
+            started_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        session.add(instance)
+        session.flush()
+        ctx = CommandContext(self.services, session, instance, actor)
+        workflow = BpmnWorkflow(
+            loaded.spec, loaded.subprocess_specs, script_engine=self.services.script_engine
+        )
+        workflow.task_tree.data.update(variables)
+        ctx.adopt(workflow)
+        ctx.audit_data = jsonable(variables)
+        with deadlines.collecting() as notes:
+            notes.session = session
+            if start_timer is not None:
+                _fire_start_timer(workflow, start_timer, ctx.now)
+                ctx.audit_details["timer"] = start_timer
+            if message is not None:
+                assert ctx.counter is not None
+                steps = run_engine_steps(workflow, self._step_budget(instance), ctx.counter.account)
+                ctx.failures.extend(steps.failures)
+                if workflow.event_manager.catch(message, internal=False) == 0:
+                    raise NotFound(
+                        f"process {definition_key!r} does not start on message "
+                        f"{message.event_definition.name!r}"
                     )
-                    ctx.failures.extend(steps.failures)
-                    if workflow.event_manager.catch(message, internal=False) == 0:
-                        raise NotFound(
-                            f"process {definition_key!r} does not start on message "
-                            f"{message.event_definition.name!r}"
-                        )
-                    ctx.audit_details["message"] = message.event_definition.name
-                self._finish(ctx, "start", fenced=False, notes=notes)
-            return instance
+                ctx.audit_details["message"] = message.event_definition.name
+            self._finish(ctx, "start", fenced=False, notes=notes)
+        return instance
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -336,10 +379,11 @@ class Runner:
                 raise Conflict(f"instance {instance.id} is {instance.status}")
             ctx = CommandContext(self.services, session, instance, actor)
             with deadlines.collecting() as notes:
+                notes.session = session
                 if command.needs_workflow:
                     self._refresh_timers(ctx)
                 result = command.apply(ctx)
-                if ctx.changed or notes.clock_actions:
+                if ctx.changed or notes.clock_actions or notes.statuses or notes.work_orders:
                     self._finish(ctx, command.name, fenced=True, notes=notes)
             return result
 
@@ -378,6 +422,11 @@ class Runner:
                     )
             counter.account(prune_history(workflow))
             counter.account(projections.all_tasks(workflow))
+            outgoing = [
+                event
+                for event in workflow.get_events()
+                if isinstance(event.event_definition, MessageEventDefinition)
+            ]
             values["document"] = dump_workflow(workflow)
             values["variables"] = jsonable(projections.current_variables(workflow))
         if fenced:
@@ -413,7 +462,11 @@ class Runner:
                 session, instance.id, workflow, self.services.script_engine.sandbox, ctx.now
             )
             sync_jobs(session, instance, workflow, ctx.now)
+            queue_messages(session, instance, outgoing, ctx.now)
+            if outgoing:
+                details["messages"] = [e.event_definition.name for e in outgoing]
             self._apply_clock_actions(ctx, notes)
+            self._apply_case_notes(ctx, notes)
             for failure in ctx.failures:
                 ctx.add_incident("failed", failure.message, failure.task_id, failure.element_id)
             self._write_incidents(ctx)
@@ -464,6 +517,48 @@ class Runner:
                 ctx.add_incident("clock", f"sla_{action.action}({action.name!r}): {exc}")
         ctx.audit_details["clocks"] = applied
 
+    def _apply_case_notes(self, ctx: CommandContext, notes: deadlines.Notes) -> None:
+        session, instance = ctx.session, ctx.instance
+        if notes.business_key and notes.business_key != instance.business_key:
+            session.execute(
+                update(Instance)
+                .where(Instance.id == instance.id)
+                .values(business_key=notes.business_key)
+            )
+            session.execute(
+                update(HumanTask)
+                .where(HumanTask.instance_id == instance.id)
+                .values(business_key=notes.business_key)
+            )
+            set_committed_value(instance, "business_key", notes.business_key)
+            ctx.audit_details["business_key"] = notes.business_key
+        for code, note in notes.statuses:
+            session.add(
+                CaseStatus(
+                    instance_id=instance.id,
+                    code=code,
+                    name=STATUS_NAMES[code],
+                    note=note,
+                    actor=ctx.actor.username,
+                    at=ctx.now,
+                )
+            )
+        if notes.work_orders:
+            work_orders.apply(
+                session,
+                instance,
+                notes.work_orders,
+                self.services.calendars.get(),
+                ctx.now,
+                notes.work_order_number,
+            )
+        if notes.statuses:
+            last = notes.statuses[-1][0]
+            session.execute(
+                update(Instance).where(Instance.id == instance.id).values(case_status=last)
+            )
+            ctx.audit_details["case_status"] = [STATUS_NAMES[c] for c, _ in notes.statuses]
+
     def _step_budget(self, instance: Instance) -> int:
         lifetime_left = self.settings.max_steps_per_instance - (instance.steps_executed or 0)
         return max(0, min(self.settings.max_steps_per_command, lifetime_left))
@@ -502,3 +597,18 @@ def _fire_start_timer(workflow: BpmnWorkflow, element_id: str, now: Any) -> None
                 task._set_internal_data(event_value=past)
             return
     raise NotFound(f"the process has no timer start event {element_id!r}")
+
+
+def _validate_start_form(loaded: LoadedVersion, variables: dict[str, Any]) -> None:
+    """A process whose none start event has a form gets its start data checked against it."""
+    for spec in loaded.spec.start.outputs:
+        form_key = (getattr(spec, "extensions", None) or {}).get(START_FORM)
+        if not form_key:
+            continue
+        schema = loaded.forms.get(form_name(form_key))
+        errors = validate_submission(schema, variables)
+        if errors:
+            raise InvalidInput(
+                f"the start data is invalid ({len(errors)} problem(s))",
+                [{**e.to_dict(), "path": e.path.replace("$", "$.variables", 1)} for e in errors],
+            )

@@ -411,6 +411,8 @@ class Sandbox:
         scope.update(data)
         scope.update(_GUARDS)
         scope["__builtins__"] = _SAFE_BUILTINS
+        # case data that may be absent (optional form fields): get_var('department', '')
+        scope["get_var"] = lambda name, default=None: data.get(name, default)
         return scope
 
     def evaluate(self, expression: str, data: Mapping[str, Any]) -> Any:

@@ -168,6 +168,7 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     parent_instance_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    case_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class HumanTask(Base):
@@ -464,4 +465,78 @@ class SlaClock(Base):
     state: Mapped[str] = mapped_column(String(16), default="running")
     reason: Mapped[str] = mapped_column(String(400), default="")
     stopped_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogItem(Base):
+    """A service item (事项) or a "one thing" bundle the center offers, with its rules."""
+
+    __tablename__ = "catalog_items"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="item")
+    name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Policy(Base):
+    """A configurable rule value (time limits, defaults), editable by ops."""
+
+    __tablename__ = "policies"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseStatus(Base):
+    """The national 1-15 办理状态 codes a case went through, in order."""
+
+    __tablename__ = "case_statuses"
+    __table_args__ = (Index("ix_case_statuses_instance", "instance_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    code: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(String(400), default="")
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkOrder(Base):
+    """A rectification work order (整改工单) as the problem list shows it; the case that
+    carries it is the source of truth, this row is its projection for lists and figures."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        Index("ix_work_orders_department_status", "department", "status"),
+        Index("ix_work_orders_reported_on", "reported_on"),
+    )
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    source: Mapped[str] = mapped_column(String(20))
+    window: Mapped[str] = mapped_column(String(100), default="")
+    department: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    difficulty: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    reported_on: Mapped[date] = mapped_column(Date)
+    origin_case: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(30), default="registered")
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    returns: Mapped[int] = mapped_column(Integer, default=0)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    extension_workdays: Mapped[int] = mapped_column(Integer, default=0)
+    answered_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    on_time: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    satisfied: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,17 +28,20 @@ from engine.jobs.handlers import queue_for
 from engine.jobs.handlers import topics as handler_topics
 from engine.runtime import (
     calendar_ops,
+    case_records,
     catalog,
     catalog_ops,
     clock,
     commands,
     ledger,
+    one_thing,
     problem_list,
     queries,
     workcalendar,
 )
 from engine.runtime.scheduler import Scheduler
 from engine.store import schema
+from engine.store.models import Instance
 
 
 def _app(ctx: click.Context) -> Govflow:
@@ -738,16 +741,27 @@ def catalog_group() -> None:
 
 
 @catalog_group.command("list")
-@click.option("--dept", "department", help="Only this department's items.")
+@click.option("--dept", "department", help="Only this department's items (lead department).")
+@click.option(
+    "--kind", type=click.Choice(["item", "one-thing"]), help="Single items or one-thing bundles."
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handled
-def catalog_list(ctx: click.Context, department: str | None, as_json: bool) -> None:
-    rows = catalog_ops.list_items(_ready(ctx), department)
+def catalog_list(
+    ctx: click.Context, department: str | None, kind: str | None, as_json: bool
+) -> None:
+    rows = catalog_ops.list_items(_ready(ctx), department, kind)
     if as_json:
         _print_json(rows)
         return
     for row in rows:
+        if row["kind"] == "one-thing":
+            stages = " > ".join(",".join(group) for group in row["stages"])
+            click.echo(
+                f"{row['code']}\t{row['promised_workdays']} working days\t{stages}\t{row['name']}"
+            )
+            continue
         levels = "two-level" if row.get("approval_levels") == 2 else "one-level"
         click.echo(
             f"{row['code']}\t{row['department']}\t{row.get('promised_workdays')} working days"
@@ -811,6 +825,61 @@ def policy_set(ctx: click.Context, key: str, value: str, username: str | None) -
     _, parsed = _parse_var(f"{key}={value}")
     catalog_ops.set_policy(app, app.actor(username), key, parsed)
     click.echo(f"{key} = {json.dumps(parsed, ensure_ascii=False)}")
+
+
+@main.group("one-thing")
+def one_thing_group() -> None:
+    """One-thing bundles (一件事一次办): combined forms and applications."""
+
+
+@one_thing_group.command("form")
+@click.argument("code")
+@click.pass_context
+@handled
+def one_thing_form(ctx: click.Context, code: str) -> None:
+    """Print the bundle's combined form (JSON Schema)."""
+    _print_json(one_thing.form(_ready(ctx), code))
+
+
+@one_thing_group.command("apply")
+@click.argument("code")
+@click.option("--data", required=True, help="The combined form as JSON.")
+@click.option("--as", "username", required=True, help="The clerk at the window.")
+@click.pass_context
+@handled
+def one_thing_apply(ctx: click.Context, code: str, data: str, username: str) -> None:
+    """Submit an application; prints the new case's id and number."""
+    app = _ready(ctx)
+    try:
+        form_data = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--data is not JSON: {exc}") from None
+    instance = one_thing.apply(app, app.actor(username), code, form_data)
+    with app.database.read_session() as session:
+        row = queries.instance_to_dict(session.get(Instance, instance.id))
+    click.echo(f"{row['id']}\t{row['business_key']}")
+
+
+@main.command("figures")
+@click.option("--kind", type=click.Choice(["item", "one-thing"]))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handled
+def figures_command(ctx: click.Context, kind: str | None, as_json: bool) -> None:
+    """Per catalogue item: volume, duration in working days (median, p90), on-time rate."""
+    app = _ready(ctx)
+    with app.database.read_session() as session:
+        rows = case_records.figures(session, kind)
+    if as_json:
+        _print_json(rows)
+        return
+    click.echo("item\tvolume\tconcluded\tmedian wd\tp90 wd\ton time")
+    for row in rows:
+        rate = "-" if row["on_time_rate"] is None else f"{row['on_time_rate']:.0%}"
+        click.echo(
+            f"{row['item_code']}\t{row['volume']}\t{row['concluded']}\t"
+            f"{row['median_workdays']}\t{row['p90_workdays']}\t{rate}"
+        )
 
 
 @main.group("ledger")

@@ -42,6 +42,7 @@ class Center(ApiHarness):
         self.user("amr_chief", ["clerk"], ["amr"])
         self.user("hrss_clerk", ["clerk"], ["hrss"])
         self.user("leader", ["clerk"], ["leading"])
+        self.clerks: set[str] = set()
         self.deploy()
 
     def deploy(self) -> None:
@@ -104,12 +105,32 @@ class Center(ApiHarness):
         assert mine, (
             f"{as_user} does not see {element_id} in their queue; open: {self.waiting(instance_id)}"
         )
-        task_id = mine[0]["id"]
-        response = self.post(f"/api/tasks/{task_id}/claim", as_user)
-        assert response.status_code == 200, response.text
+        self.finish(as_user, mine[0]["id"], data)
+
+    def finish(
+        self,
+        as_user: str,
+        task_id: str,
+        data: dict[str, Any],
+        settle: bool = True,
+        claim: bool = True,
+    ) -> None:
+        """Complete a task; without `claim` straight from the queue, as Camunda allows."""
+        if claim:
+            response = self.post(f"/api/tasks/{task_id}/claim", as_user)
+            assert response.status_code == 200, response.text
         response = self.post(f"/api/tasks/{task_id}/complete", as_user, json={"data": data})
         assert response.status_code == 200, response.text
-        self.settle()
+        if settle:
+            self.settle()
+
+    def clerk_of(self, department: str) -> str:
+        """A back-office clerk of the department, made on first use."""
+        username = f"clerk_{department}"
+        if username not in self.clerks:
+            self.user(username, ["clerk"], [department])
+            self.clerks.add(username)
+        return username
 
     def sms_to(self, phone: str) -> list[str]:
         with self.app.database.read_session() as session:

@@ -141,6 +141,15 @@ MATRIX = [
         (401, 200, 200, 403, 200, 200),
     ),
     ("work orders: export", "GET", "/api/work-orders/export", None, (401, 200, 200, 403, 200, 200)),
+    ("one thing: form", "GET", "/api/one-thing/tuixiu/form", None, (401, 200, 200, 200, 200, 200)),
+    (
+        "one thing: apply",
+        "POST",
+        "/api/one-thing/tuixiu/applications",
+        "application",
+        (401, 422, 422, 422, 422, 422),
+    ),
+    ("figures: items", "GET", "/api/figures/items", None, (401, 200, 200, 200, 200, 200)),
     # a ledger with one bad row: 422 once the user may import, and nothing is stored
     ("ledger: import", "POST", "/api/ledger", "ledger", (401, 422, 403, 403, 422, 422)),
 ]
@@ -178,6 +187,7 @@ def _body(kind: str | None, role: str) -> dict:
             "approval_levels": 1,
         },
         "policy": {"value": 5},
+        "application": {"data": {"applicant_name": "张三"}},
     }
     return {"json": bodies[kind]} if kind else {}
 

@@ -13,6 +13,7 @@ from engine.api.routes import (
     definitions,
     instances,
     jobs,
+    one_thing,
     tasks,
     work_orders,
 )
@@ -40,6 +41,7 @@ def create_app(govflow: Govflow | None = None) -> FastAPI:
         jobs,
         calendar,
         catalog,
+        one_thing,
         work_orders,
         admin,
     ):

@@ -345,7 +345,7 @@ class CatalogItemOut(BaseModel):
     kind: str
     name: str
     department: str
-    promised_workdays: int | None = None
+    promised_workdays: int | float | None = None
     approval_levels: int | None = None
     certificate: str | None = None
     fee_amount: float | None = None
@@ -417,3 +417,19 @@ class LedgerRowOut(BaseModel):
 class LedgerImportOut(BaseModel):
     imported: int
     work_orders: list[LedgerRowOut]
+
+
+class ApplicationIn(Strict):
+    data: dict[str, Any] = Field(description="the combined form, as GET /api/one-thing/{code}/form")
+
+
+class ItemFiguresOut(BaseModel):
+    item_code: str
+    name: str
+    kind: str
+    volume: int
+    concluded: int
+    open: int
+    median_workdays: float | None
+    p90_workdays: float | None
+    on_time_rate: float | None

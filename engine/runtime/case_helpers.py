@@ -3,6 +3,7 @@ national 1-15 case status codes (办理状态)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from engine.runtime import clock, work_orders
@@ -42,6 +43,7 @@ class CaseHelpers:
             "case_status": self.case_status,
             "assign_work_order_number": self.assign_work_order_number,
             "work_order": self.work_order,
+            "case_item": self.case_item,
         }
 
     def catalog_item(self, code: str) -> dict[str, Any]:
@@ -88,6 +90,14 @@ class CaseHelpers:
         self._notes("a work order can be recorded").work_orders.append(
             work_orders.check_fields(dict(fields))
         )
+
+    def case_item(self, code: str, due: Any = None) -> str:
+        """Record which catalogue item the case serves and the moment it is promised by (call
+        again when a pause moves it); the case's 办结 status then yields the item's figures."""
+        if due is not None and not isinstance(due, datetime):
+            raise ValueError("case_item(code, due): due must be a datetime, e.g. workdays(3)")
+        self._notes("a case item can be recorded").case_items.append((str(code), due))
+        return str(code)
 
     def case_status(self, code: int, note: str = "") -> int:
         """Record that the case reached status `code` (1-15)."""

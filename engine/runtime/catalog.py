@@ -109,6 +109,108 @@ def parse_items_tsv(text: str, source: str = "items.tsv") -> list[dict[str, Any]
     return items
 
 
+BUNDLE_KIND = "one-thing"
+BUNDLE_COLUMNS = (
+    "code",
+    "name",
+    "category",
+    "lead_department",
+    "co_departments",
+    "promised_workdays",
+    "flow",
+    "stages",
+    "steps",
+    "required_materials",
+    "form_fields",
+    "process",
+)
+
+
+def normalise_bundle(row: dict[str, Any]) -> dict[str, Any]:
+    """One "one thing" bundle. `stages` runs left to right (`a > b,c > d`: a, then b and c in
+    parallel, then d); `steps` names each department's part (`amr:设立登记;tax:...`)."""
+    from engine.runtime.bundle_forms import unknown_fields
+
+    code = str(row.get("code") or "").strip()
+    name = str(row.get("name") or "").strip()
+    lead = str(row.get("lead_department") or "").strip()
+    if not code or not name or not lead:
+        raise ValueError("code, name and lead_department are required")
+    try:
+        days = float(row["promised_workdays"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("promised_workdays must be a number (0.5 for half a day)") from None
+    if days <= 0 or days > 365:
+        raise ValueError("promised_workdays must be more than 0 and at most 365")
+    flow = str(row.get("flow") or "").strip()
+    if flow not in ("parallel", "sequential", "mixed"):
+        raise ValueError("flow must be parallel, sequential or mixed")
+    stages = [
+        [d.strip() for d in group.split(",") if d.strip()]
+        for group in str(row.get("stages") or "").split(">")
+    ]
+    if not stages or any(not group for group in stages):
+        raise ValueError("stages must look like `amr > police,tax` with no empty stage")
+    departments = list(dict.fromkeys(d for group in stages for d in group))
+    steps: dict[str, str] = {}
+    for part in _split(str(row.get("steps") or "")):
+        dept, _, label = part.partition(":")
+        steps[dept.strip()] = label.strip() or "办理"
+    fields = _split(str(row.get("form_fields") or ""))
+    unknown = unknown_fields(fields)
+    if unknown:
+        raise ValueError(f"form_fields has unknown field(s) {', '.join(unknown)}")
+    for needed in ("applicant_name", "phone"):
+        if needed not in fields:
+            raise ValueError(f"form_fields must include {needed} (the pickup notice goes there)")
+    return {
+        "code": code,
+        "name": name,
+        "category": str(row.get("category") or "").strip(),
+        "department": lead,
+        "lead_department": lead,
+        "co_departments": [d for d in departments if d != lead],
+        "departments": departments,
+        "promised_workdays": int(days) if days == int(days) else days,
+        "flow": flow,
+        "stages": stages,
+        "steps": {d: steps.get(d, "办理") for d in departments},
+        "required_materials": _split(str(row.get("required_materials") or "")),
+        "optional_materials": [],
+        "form_fields": fields,
+        "process": str(row.get("process") or "one_thing_stages").strip(),
+        "approval_levels": 1,
+        "certificate": None,
+        "fee_amount": 0.0,
+        "rongque_allowed": False,
+    }
+
+
+def parse_bundles_tsv(text: str, source: str = "bundles.tsv") -> list[dict[str, Any]]:
+    """Bundle rows from TSV; every bad row is reported with its line and reason."""
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t")
+    missing = [c for c in BUNDLE_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidInput(f"{source}: missing columns {', '.join(missing)}")
+    bundles: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        try:
+            bundle = normalise_bundle(row)
+            if bundle["code"] in seen:
+                raise ValueError(f"code {bundle['code']!r} is repeated")
+            seen.add(bundle["code"])
+            bundles.append(bundle)
+        except ValueError as exc:
+            problems.append({"file": source, "line": line, "message": str(exc)})
+    if problems:
+        raise InvalidInput(
+            f"{len(problems)} bad row(s) in {source}; nothing was imported", problems
+        )
+    return bundles
+
+
 def _bump(session: Session) -> None:
     row = session.get(Sequence, VERSION_KEY)
     if row is None:
@@ -120,7 +222,8 @@ def _bump(session: Session) -> None:
 def store_items(session: Session, items: list[dict[str, Any]], kind: str = "item") -> int:
     """Insert or replace catalogue entries; every department they name must exist."""
     departments = set(session.scalars(select(Department.code)))
-    unknown = sorted({i["department"] for i in items} - departments)
+    named = {d for i in items for d in [i["department"], *i.get("departments", [])]}
+    unknown = sorted(named - departments)
     if unknown:
         raise InvalidInput(f"unknown department code(s): {', '.join(unknown)}")
     now = clock.now()
@@ -152,6 +255,13 @@ def seed(session: Session, folder: Path) -> int:
         missing = [i for i in items if i["code"] not in existing]
         if missing:
             added = store_items(session, missing)
+    bundles_file = folder / "bundles.tsv"
+    if bundles_file.is_file():
+        existing = set(session.scalars(select(CatalogItem.code)))
+        bundles = parse_bundles_tsv(bundles_file.read_text(encoding="utf-8"), str(bundles_file))
+        missing = [b for b in bundles if b["code"] not in existing]
+        if missing:
+            added += store_items(session, missing, kind=BUNDLE_KIND)
     policies_file = folder / "policies.json"
     if policies_file.is_file():
         existing = set(session.scalars(select(Policy.key)))

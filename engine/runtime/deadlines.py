@@ -38,6 +38,7 @@ class Notes:
     statuses: list[tuple[int, str]] = field(default_factory=list)
     business_key: str | None = None
     work_orders: list[dict[str, Any]] = field(default_factory=list)
+    case_items: list[tuple[str, datetime | None]] = field(default_factory=list)
     work_order_number: str | None = None
     session: Any = None
 
@@ -69,6 +70,7 @@ def collecting() -> Iterator[Notes]:
             outer.statuses.extend(notes.statuses)
             outer.business_key = notes.business_key or outer.business_key
             outer.work_orders.extend(notes.work_orders)
+            outer.case_items.extend(notes.case_items)
             outer.work_order_number = notes.work_order_number or outer.work_order_number
 
 
@@ -138,6 +140,7 @@ class DeadlineHelpers:
         return {
             "today": self.today,
             "workdays": self.workdays,
+            "workhours": self.workhours,
             "workdays_from": self.workdays_from,
             "workdays_between": self.workdays_between,
             "is_workday": self.is_workday,
@@ -163,10 +166,22 @@ class DeadlineHelpers:
         _note_basis({"start": start.isoformat(), "workdays": int(count)})
         return calendar.end_of_workday(deadline.day)
 
-    def workdays(self, count: int) -> datetime:
-        """Closing time of the `count`-th working day after today."""
+    def workdays(self, count: float) -> datetime:
+        """Closing time of the `count`-th working day after today; a fraction (0.5, the 企业开办
+        promise) counts office hours from now instead."""
         calendar = self.calendars.get()
-        return self.workdays_from(calendar.today(clock.now()), count)
+        if float(count) != int(count):
+            now = clock.now()
+            due = calendar.add_workhours(now, float(count) * calendar.day_hours)
+            local = due.astimezone(calendar.office.tz)
+            _note_years({y for y in range(now.year, local.year + 1) if not calendar.knows(y)})
+            return local
+        return self.workdays_from(calendar.today(clock.now()), int(count))
+
+    def workhours(self, hours: float) -> datetime:
+        """The moment `hours` office hours from now (即办 and same-day promises)."""
+        calendar = self.calendars.get()
+        return calendar.add_workhours(clock.now(), float(hours)).astimezone(calendar.office.tz)
 
     def workdays_between(self, after: Any, until: Any) -> int:
         """Working days after `after` up to and including `until`: how long a pause lasted,

@@ -37,7 +37,7 @@ from engine.bpmn.parser import START_FORM
 from engine.config import Settings
 from engine.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from engine.jobs.outbox import queue_messages, sync_jobs
-from engine.runtime import clock, clocks, deadlines, projections, work_orders
+from engine.runtime import case_records, clock, clocks, deadlines, projections, work_orders
 from engine.runtime.case_helpers import STATUS_NAMES, CaseHelpers
 from engine.runtime.catalog import CatalogProvider
 from engine.runtime.deadlines import DeadlineHelpers
@@ -383,7 +383,13 @@ class Runner:
                 if command.needs_workflow:
                     self._refresh_timers(ctx)
                 result = command.apply(ctx)
-                if ctx.changed or notes.clock_actions or notes.statuses or notes.work_orders:
+                if (
+                    ctx.changed
+                    or notes.clock_actions
+                    or notes.statuses
+                    or notes.work_orders
+                    or notes.case_items
+                ):
                     self._finish(ctx, command.name, fenced=True, notes=notes)
             return result
 
@@ -551,6 +557,15 @@ class Runner:
                 self.services.calendars.get(),
                 ctx.now,
                 notes.work_order_number,
+            )
+        if notes.case_items or notes.statuses:
+            case_records.apply(
+                session,
+                instance.id,
+                notes.case_items,
+                [code for code, _ in notes.statuses],
+                self.services.calendars.get(),
+                ctx.now,
             )
         if notes.statuses:
             last = notes.statuses[-1][0]

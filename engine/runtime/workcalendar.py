@@ -118,6 +118,51 @@ class WorkCalendar:
             day += timedelta(days=1)
         return datetime.combine(day, self.office.closes, self.office.tz)
 
+    def _office_window(self, day: date) -> tuple[datetime, datetime]:
+        tz = self.office.tz
+        return (
+            datetime.combine(day, self.office.opens, tz),
+            datetime.combine(day, self.office.closes, tz),
+        )
+
+    @property
+    def day_hours(self) -> float:
+        opens, closes = self._office_window(date(2000, 1, 3))
+        return (closes - opens).total_seconds() / 3600
+
+    def add_workhours(self, start: datetime, hours: float) -> datetime:
+        """The moment `hours` office hours after `start` (half a working day is
+        `day_hours / 2`); time outside office hours and days off do not count."""
+        remaining = timedelta(hours=hours)
+        moment = start.astimezone(self.office.tz)
+        day = moment.date()
+        for _ in range(3660):
+            if self.is_workday(day):
+                opens, closes = self._office_window(day)
+                begin = max(moment, opens)
+                if begin < closes:
+                    if begin + remaining <= closes:
+                        return begin + remaining
+                    remaining -= closes - begin
+            day += timedelta(days=1)
+            moment = datetime.combine(day, time(0), self.office.tz)
+        raise ValueError(f"{hours} office hours run past ten years")
+
+    def workhours_between(self, start: datetime, end: datetime) -> float:
+        """Office hours between two moments, on working days only."""
+        if end <= start:
+            return 0.0
+        total = 0.0
+        day, last = start.astimezone(self.office.tz).date(), end.astimezone(self.office.tz).date()
+        while day <= last:
+            if self.is_workday(day):
+                opens, closes = self._office_window(day)
+                begin, finish = max(start, opens), min(end, closes)
+                if finish > begin:
+                    total += (finish - begin).total_seconds() / 3600
+            day += timedelta(days=1)
+        return total
+
     def today(self, now: datetime) -> date:
         return now.astimezone(self.office.tz).date()
 

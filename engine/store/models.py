@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -540,3 +541,23 @@ class WorkOrder(Base):
     closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseRecord(Base):
+    """Which catalogue item a case serves, when it was promised and when it concluded: the
+    basis of per-item figures (volume, duration in working days, on-time rate)."""
+
+    __tablename__ = "case_records"
+    __table_args__ = (Index("ix_case_records_item", "item_code", "started_at"),)
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_code: Mapped[str] = mapped_column(String(64))
+    item_kind: Mapped[str] = mapped_column(String(16), default="item")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    concluded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    on_time: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    duration_workdays: Mapped[float | None] = mapped_column(Float, nullable=True)

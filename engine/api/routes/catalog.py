@@ -23,7 +23,7 @@ def list_items(
     actor: ActorDep,
     govflow: GovflowDep,
     department: Annotated[str | None, Query(max_length=64)] = None,
-    kind: Annotated[str | None, Query(pattern="^(item|bundle)$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(item|one-thing)$")] = None,
 ) -> list[dict[str, Any]]:
     """Catalogue items, by department then code; filter by department code or kind."""
     return catalog_ops.list_items(govflow, department, kind)

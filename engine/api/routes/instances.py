@@ -30,7 +30,7 @@ from engine.store.models import Incident, Instance
 router = APIRouter(prefix="/api", tags=["instances"])
 
 
-def _instance_out(
+def instance_out(
     govflow: Govflow,
     instance_id: str,
 ) -> InstanceOut:
@@ -53,7 +53,7 @@ def start_instance(
     instance = govflow.start(
         body.definition_key, actor, body.business_key, body.variables, body.version
     )
-    return _instance_out(govflow, instance.id)
+    return instance_out(govflow, instance.id)
 
 
 @router.get("/instances", response_model=InstancePage, responses=errors(401, 422))
@@ -140,7 +140,7 @@ def _instance_action(
         body: ReasonIn | None = None,
     ) -> InstanceOut:
         govflow.runner.execute(command_class(instance_id, body.reason if body else ""), actor)
-        return _instance_out(govflow, instance_id)
+        return instance_out(govflow, instance_id)
 
     action.__doc__ = summary
     return action

@@ -31,7 +31,7 @@ def test_a_fresh_database_lists_departments_and_the_catalogue(tmp_path):
     assert (licence["promised_workdays"], licence["approval_levels"]) == (10, 2)
     assert licence["certificate"] == "食品经营许可证"
     assert licence["required_materials"] and licence["optional_materials"]
-    text = cli(url, "catalog", "list", "--dept", "tax").stdout.splitlines()
+    text = cli(url, "catalog", "list", "--kind", "item", "--dept", "tax").stdout.splitlines()
     assert text and all("\ttax\t" in line for line in text)
     assert cli(url, "lint", str(ROOT / "processes")).exit_code == 0
 

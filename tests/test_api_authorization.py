@@ -36,7 +36,9 @@ def world(app):
 def _fresh_case(api: ApiHarness) -> tuple[str, str]:
     case = api.post("/api/instances", "front", json={"definition_key": "joint_review"}).json()
     task = next(
-        t for t in api.get("/api/tasks?scope=all&limit=1000", "ops").json() if t["instance_id"] == case["id"]
+        t
+        for t in api.get("/api/tasks?scope=all&limit=1000", "ops").json()
+        if t["instance_id"] == case["id"]
     )
     return case["id"], task["id"]
 

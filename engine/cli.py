@@ -1066,5 +1066,9 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{row['username']}\t{','.join(row['roles'])}\t{','.join(row['departments'])}")
 
 
+from engine.cli_ops import ops_group  # noqa: E402  (it uses the helpers above)
+
+main.add_command(ops_group)
+
 if __name__ == "__main__":
     main()

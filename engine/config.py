@@ -50,6 +50,11 @@ class Settings:
     job_threads: int = 4
     lease_grace_s: float = 30.0
     handler_modules: tuple[str, ...] = ("workers",)
+    stuck_job_pending_minutes: float = 15.0
+    stuck_timer_lag_minutes: float = 5.0
+    stuck_no_progress_workhours: float = 8.0
+    retention_days: int = 90
+    metrics_token: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +82,11 @@ class Settings:
             broker_url=os.environ.get("GOVFLOW_BROKER_URL") or None,
             job_threads=_int("GOVFLOW_JOB_THREADS", 4),
             lease_grace_s=_float("GOVFLOW_LEASE_GRACE_S", 30.0),
+            stuck_job_pending_minutes=_float("GOVFLOW_STUCK_JOB_PENDING_MINUTES", 15.0),
+            stuck_timer_lag_minutes=_float("GOVFLOW_STUCK_TIMER_LAG_MINUTES", 5.0),
+            stuck_no_progress_workhours=_float("GOVFLOW_STUCK_NO_PROGRESS_WORKHOURS", 8.0),
+            retention_days=_int("GOVFLOW_RETENTION_DAYS", 90),
+            metrics_token=os.environ.get("GOVFLOW_METRICS_TOKEN") or None,
             handler_modules=tuple(
                 m.strip()
                 for m in (os.environ.get("GOVFLOW_HANDLER_MODULES") or "workers").split(",")

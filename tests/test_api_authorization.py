@@ -154,6 +154,33 @@ MATRIX = [
     ("figures: items", "GET", "/api/figures/items", None, (401, 200, 200, 200, 200, 200)),
     # a ledger with one bad row: 422 once the user may import, and nothing is stored
     ("ledger: import", "POST", "/api/ledger", "ledger", (401, 422, 403, 403, 422, 422)),
+    ("ops: stuck", "GET", "/api/ops/stuck", None, (401, 403, 403, 403, 200, 200)),
+    (
+        "ops: bulk retry",
+        "POST",
+        "/api/ops/incidents/retry",
+        "bulk_retry",
+        (401, 403, 403, 403, 200, 200),
+    ),
+    (
+        "ops: bulk suspend",
+        "POST",
+        "/api/ops/instances/suspend",
+        "bulk_case",
+        (401, 403, 403, 403, 200, 200),
+    ),
+    # no token sits at "nowhere": 409 once the user may move tokens
+    ("ops: move", "POST", "/api/ops/instances/{case}/move", "move", (401, 403, 403, 403, 409, 409)),
+    (
+        "ops: variables",
+        "PATCH",
+        "/api/ops/instances/{case}/variables",
+        "variables",
+        (401, 403, 403, 403, 200, 200),
+    ),
+    ("ops: migration", "POST", "/api/ops/migrations", "migration", (401, 403, 403, 403, 200, 200)),
+    ("ops: purge", "POST", "/api/ops/purge", "purge", (401, 403, 403, 403, 200, 200)),
+    ("metrics", "GET", "/metrics", None, (200, 200, 200, 200, 200, 200)),
 ]
 
 ACCEPT = {
@@ -190,6 +217,12 @@ def _body(kind: str | None, role: str) -> dict:
         },
         "policy": {"value": 5},
         "application": {"data": {"applicant_name": "张三"}},
+        "bulk_retry": {"kind": "job", "reason": "接口恢复"},
+        "bulk_case": {"definition_key": "no_such_process", "reason": "系统切换"},
+        "move": {"from": "nowhere", "to": "end", "reason": "人工处理"},
+        "variables": {"values": {"note": "已电话核实"}, "reason": "人工核实"},
+        "migration": {"definition_key": "joint_review", "to_version": 1},
+        "purge": {"dry_run": True},
     }
     return {"json": bodies[kind]} if kind else {}
 
@@ -204,8 +237,10 @@ def test_every_role_against_every_endpoint_family(world):
             user = USERS[role]
             if method == "GET":
                 response = api.get(path, user)
-            elif method == "PUT":
-                response = api.client.put(path, headers=api.headers(user), **_body(kind, role))
+            elif method in ("PUT", "PATCH"):
+                response = api.client.request(
+                    method, path, headers=api.headers(user), **_body(kind, role)
+                )
             else:
                 response = api.post(path, user, **_body(kind, role))
             if response.status_code != want:

@@ -14,6 +14,7 @@ from engine.api.routes import (
     instances,
     jobs,
     one_thing,
+    ops,
     tasks,
     work_orders,
 )
@@ -43,6 +44,7 @@ def create_app(govflow: Govflow | None = None) -> FastAPI:
         catalog,
         one_thing,
         work_orders,
+        ops,
         admin,
     ):
         app.include_router(module.router)

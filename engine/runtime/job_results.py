@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.jobs.handlers import policy_for
+from engine.ops.metrics import observe_job
 from engine.runtime.projections import jsonable
 from engine.runtime.runner import CommandContext
 from engine.store.models import Incident, Job
@@ -111,6 +112,7 @@ class ApplyJobResult:
             task.data.update(self.output)
             ctx.run_task_completion(task)
             job.state, job.result, job.completed_at = "completed", jsonable(self.output), ctx.now
+            observe_job(job.topic, job.created_at, ctx.now)
             return "completed"
         if self.outcome == "business_error":
             job.state, job.error_code, job.error, job.completed_at = (
@@ -119,6 +121,7 @@ class ApplyJobResult:
                 self.message,
                 ctx.now,
             )
+            observe_job(job.topic, job.created_at, ctx.now)
             code = self.error_code or "error"
             if throw_business_error(task, code, self.message, self.output):
                 return f"business error {code} taken by its boundary event"

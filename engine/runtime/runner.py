@@ -35,8 +35,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine.accounts.actor import Actor
 from engine.bpmn.parser import START_FORM
 from engine.config import Settings
-from engine.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from engine.errors import Conflict, GovflowError, InvalidInput, NotFound, VersionConflict
 from engine.jobs.outbox import queue_messages, sync_jobs
+from engine.ops.metrics import observe_command
 from engine.runtime import case_records, clock, clocks, deadlines, projections, work_orders
 from engine.runtime.case_helpers import STATUS_NAMES, CaseHelpers
 from engine.runtime.catalog import CatalogProvider
@@ -197,6 +198,11 @@ class CommandContext:
         self._workflow = workflow
         self.counter = ElementCounter({})
 
+    def use_workflow(self, workflow: BpmnWorkflow) -> None:
+        """Work on a workflow restored another way (a migration onto another version)."""
+        self._workflow = workflow
+        self.counter = ElementCounter(projections.snapshot_states(workflow))
+
     def run_task(self, task: Task) -> None:
         """Run one task (a completed user task), containing its failure."""
         self._contained(task, task.run)
@@ -250,8 +256,9 @@ class Runner:
     ) -> Instance:
         """Start a case; with `message`, deliver it to the process's message start event;
         with `start_timer`, let that timer start event fire at once (the scheduler's start)."""
+        began = time.perf_counter()
         with self.services.database.write_session() as session:
-            return self._start_in(
+            instance = self._start_in(
                 session,
                 definition_key,
                 actor,
@@ -261,6 +268,8 @@ class Runner:
                 message,
                 start_timer,
             )
+        observe_command("start", time.perf_counter() - began, "ok")
+        return instance
 
     def start_many(
         self, definition_key: str, actor: Actor, batch: list[dict[str, Any]]
@@ -350,6 +359,19 @@ class Runner:
     # --- commands ----------------------------------------------------------------------------
 
     def execute(self, command: Command, actor: Actor) -> Any:
+        began = time.perf_counter()
+        outcome = "error"
+        try:
+            result = self._execute_with_retries(command, actor)
+            outcome = "ok"
+            return result
+        except GovflowError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            observe_command(command.name, time.perf_counter() - began, outcome)
+
+    def _execute_with_retries(self, command: Command, actor: Actor) -> Any:
         attempts = max(1, self.settings.command_retries)
         last_error: Exception | None = None
         for attempt in range(attempts):

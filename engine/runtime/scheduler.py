@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from engine.accounts.actor import Actor
 from engine.errors import GovflowError
+from engine.ops.metrics import observe_timer_lag
 from engine.runtime import clock
 from engine.runtime.deadlines import recompute
 from engine.runtime.runner import CommandContext
@@ -213,6 +214,7 @@ class Scheduler:
         rows = _claim(self.govflow, now, self.batch)
         by_instance: dict[str, list[int]] = defaultdict(list)
         for row in rows:
+            observe_timer_lag(row.due_at, now)
             if row.instance_id is None:
                 self._start_case(row, now)
             else:

@@ -152,6 +152,7 @@ class Instance(Base):
     __table_args__ = (
         Index("ix_instances_status_definition", "status", "definition_key"),
         Index("ix_instances_business_key", "business_key"),
+        Index("ix_instances_ended_at", "ended_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -170,6 +171,20 @@ class Instance(Base):
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     parent_instance_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     case_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ArchivedDocument(Base):
+    """An ended case's instance document, compressed and out of the live table (retention)."""
+
+    __tablename__ = "archived_documents"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    original_bytes: Mapped[int] = mapped_column(BigInteger)
+    archived_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class HumanTask(Base):

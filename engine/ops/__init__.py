@@ -1,0 +1,1 @@
+"""What ops staff use to see stuck cases and put them right."""

@@ -1,0 +1,347 @@
+"""The stuck detector: which live cases are not moving, why, since when, and what to do.
+
+Each reason is one query over the projections (incidents, jobs, timers, human tasks,
+instances), so ops never reads an instance document to find out what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.config import Settings
+from engine.jobs.handlers import queue_for
+from engine.runtime.workcalendar import WorkCalendar
+from engine.store.models import (
+    HumanTask,
+    Incident,
+    Instance,
+    Job,
+    MessageSubscription,
+    Timer,
+)
+
+LIVE = ("running", "waiting", "error")
+REASONS = (
+    "failed_job",
+    "job_without_worker",
+    "timer_not_fired",
+    "task_unclaimed_overdue",
+    "no_progress",
+    "instance_error",
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How long each kind of waiting may last before it counts as stuck."""
+
+    job_pending_minutes: float = 15.0
+    timer_lag_minutes: float = 5.0
+    no_progress_workhours: float = 8.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(
+            settings.stuck_job_pending_minutes,
+            settings.stuck_timer_lag_minutes,
+            settings.stuck_no_progress_workhours,
+        )
+
+
+@dataclass
+class StuckCase:
+    instance_id: str
+    definition_key: str
+    version: int
+    business_key: str | None
+    reason: str
+    since: datetime
+    detail: str
+    action: str
+    element_id: str | None = None
+    refs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _instances(session: Session, ids: set[str]) -> dict[str, Instance]:
+    if not ids:
+        return {}
+    return {r.id: r for r in session.scalars(select(Instance).where(Instance.id.in_(ids)))}
+
+
+def _case(
+    row: Instance, reason: str, since: datetime, detail: str, action: str, **kw: Any
+) -> StuckCase:
+    return StuckCase(
+        row.id,
+        row.definition_key,
+        row.definition_version,
+        row.business_key,
+        reason,
+        since,
+        detail,
+        action,
+        **kw,
+    )
+
+
+def detect(
+    session: Session,
+    now: datetime,
+    calendar: WorkCalendar,
+    thresholds: Thresholds,
+    definition_key: str | None = None,
+    reason: str | None = None,
+    limit: int = 500,
+) -> list[StuckCase]:
+    """Every stuck case found, oldest first; one entry per cause (a case may have several)."""
+    found: list[StuckCase] = []
+    wanted = set(REASONS) if reason is None else {reason}
+    live = select(Instance.id).where(Instance.status.in_(LIVE))
+    if definition_key:
+        live = live.where(Instance.definition_key == definition_key)
+    if wanted & {"failed_job", "instance_error"}:
+        found += _incidents(session, live, wanted)
+    if "job_without_worker" in wanted:
+        found += _jobs(session, live, now, thresholds)
+    if "timer_not_fired" in wanted:
+        found += _timers(session, live, now, thresholds)
+    if "task_unclaimed_overdue" in wanted:
+        found += _unclaimed(session, live, now)
+    if "no_progress" in wanted:
+        found += _no_progress(session, now, calendar, thresholds, definition_key, limit)
+    found.sort(key=lambda c: c.since)
+    return found[:limit]
+
+
+def _incidents(session: Session, live: Any, wanted: set[str]) -> list[StuckCase]:
+    rows = list(
+        session.scalars(
+            select(Incident)
+            .where(Incident.resolved_at.is_(None), Incident.instance_id.in_(live))
+            .order_by(Incident.id)
+        )
+    )
+    instances = _instances(session, {r.instance_id for r in rows})
+    out: list[StuckCase] = []
+    other: dict[str, list[Incident]] = defaultdict(list)
+    for incident in rows:
+        if incident.kind == "job":
+            if "failed_job" in wanted:
+                out.append(
+                    _case(
+                        instances[incident.instance_id],
+                        "failed_job",
+                        incident.created_at,
+                        f"the job at {incident.element_id} failed: {incident.message[:300]}",
+                        f"fix the cause, then retry incident {incident.id} "
+                        f"(POST /api/incidents/{incident.id}/retry, govflow ops retry "
+                        f"{incident.id})",
+                        element_id=incident.element_id,
+                        refs={"incident_id": incident.id},
+                    )
+                )
+        else:
+            other[incident.instance_id].append(incident)
+    if "instance_error" in wanted:
+        for instance_id, incidents in other.items():
+            first = incidents[0]
+            listed = "; ".join(
+                f"#{i.id} {i.kind} at {i.element_id or '-'}: {i.message[:160]}" for i in incidents
+            )
+            out.append(
+                _case(
+                    instances[instance_id],
+                    "instance_error",
+                    first.created_at,
+                    f"the case is in error: {listed}",
+                    "fix the process or the data (PUT /api/ops/instances/{id}/variables), then "
+                    "retry the incidents, or move the token past the failed element".replace(
+                        "{id}", instance_id
+                    ),
+                    element_id=first.element_id,
+                    refs={"incident_ids": [i.id for i in incidents]},
+                )
+            )
+    return out
+
+
+def _jobs(session: Session, live: Any, now: datetime, limits: Thresholds) -> list[StuckCase]:
+    cutoff = now - timedelta(minutes=limits.job_pending_minutes)
+    rows = list(
+        session.scalars(
+            select(Job).where(
+                Job.instance_id.in_(live),
+                or_(
+                    and_(Job.state == "pending", Job.next_run_at < cutoff),
+                    and_(Job.state == "running", Job.lease_until < cutoff),
+                ),
+            )
+        )
+    )
+    instances = _instances(session, {r.instance_id for r in rows})
+    out = []
+    for job in rows:
+        if job.state == "pending":
+            since = job.next_run_at
+            detail = (
+                f"job {job.id} ({job.topic}) has waited for a worker since "
+                f"{since:%Y-%m-%d %H:%M} UTC"
+            )
+        else:
+            since = job.lease_until or job.updated_at
+            detail = (
+                f"job {job.id} ({job.topic}) was taken by {job.lease_owner}, whose lease ran out "
+                "and no worker took it again"
+            )
+        out.append(
+            _case(
+                instances[job.instance_id],
+                "job_without_worker",
+                since,
+                detail,
+                f"start a worker for the topic: govflow worker --queues {queue_for(job.topic)} "
+                "(or check the broker)",
+                element_id=job.element_id,
+                refs={"job_id": job.id, "topic": job.topic},
+            )
+        )
+    return out
+
+
+def _timers(session: Session, live: Any, now: datetime, limits: Thresholds) -> list[StuckCase]:
+    cutoff = now - timedelta(minutes=limits.timer_lag_minutes)
+    rows = list(
+        session.scalars(
+            select(Timer).where(
+                Timer.instance_id.in_(live),
+                or_(
+                    and_(Timer.state == "waiting", Timer.due_at < cutoff),
+                    and_(Timer.state == "firing", Timer.fired_at < cutoff),
+                ),
+            )
+        )
+    )
+    instances = _instances(session, {r.instance_id for r in rows if r.instance_id})
+    out = []
+    for timer in rows:
+        assert timer.instance_id is not None
+        lag = (now - timer.due_at).total_seconds() / 60
+        out.append(
+            _case(
+                instances[timer.instance_id],
+                "timer_not_fired",
+                timer.due_at,
+                f"timer {timer.element_id} was due {lag:.0f} minutes ago and has not fired",
+                "check that the scheduler runs (govflow scheduler, started by govflow serve)",
+                element_id=timer.element_id,
+                refs={"timer_id": timer.id},
+            )
+        )
+    return out
+
+
+def _unclaimed(session: Session, live: Any, now: datetime) -> list[StuckCase]:
+    rows = list(
+        session.scalars(
+            select(HumanTask).where(
+                HumanTask.instance_id.in_(live),
+                HumanTask.state == "open",
+                HumanTask.assignee.is_(None),
+                HumanTask.due_at < now,
+            )
+        )
+    )
+    instances = _instances(session, {r.instance_id for r in rows})
+    out = []
+    for task in rows:
+        assert task.due_at is not None
+        groups = ", ".join(task.candidate_groups or []) or "its candidates"
+        out.append(
+            _case(
+                instances[task.instance_id],
+                "task_unclaimed_overdue",
+                task.due_at,
+                f"task {task.name or task.element_id} was due {task.due_at:%Y-%m-%d %H:%M} UTC "
+                f"and nobody of {groups} has claimed it",
+                f"assign it to a clerk of {groups} (POST /api/tasks/{task.id}/assign)",
+                element_id=task.element_id,
+                refs={"task_id": task.id},
+            )
+        )
+    return out
+
+
+def _no_progress(
+    session: Session,
+    now: datetime,
+    calendar: WorkCalendar,
+    limits: Thresholds,
+    definition_key: str | None,
+    limit: int,
+) -> list[StuckCase]:
+    """Cases that have not changed for X office hours and wait on no person and no future
+    timer: they wait on a message or a job nobody will deliver."""
+    cutoff = now - timedelta(hours=limits.no_progress_workhours)
+    open_task = select(HumanTask.instance_id).where(HumanTask.state == "open")
+    future_timer = select(Timer.instance_id).where(
+        Timer.state == "waiting", Timer.due_at >= now, Timer.instance_id.is_not(None)
+    )
+    query = (
+        select(Instance)
+        .where(
+            Instance.status.in_(("running", "waiting")),
+            Instance.updated_at < cutoff,
+            Instance.id.not_in(open_task),
+            Instance.id.not_in(future_timer),
+        )
+        .order_by(Instance.updated_at)
+        .limit(limit)
+    )
+    if definition_key:
+        query = query.where(Instance.definition_key == definition_key)
+    rows = list(session.scalars(query))
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    waits: dict[str, list[str]] = defaultdict(list)
+    for instance_id, name, element in session.execute(
+        select(
+            MessageSubscription.instance_id,
+            MessageSubscription.message_name,
+            MessageSubscription.element_id,
+        ).where(MessageSubscription.instance_id.in_(ids))
+    ):
+        waits[instance_id].append(f"message {name!r} at {element}")
+    for instance_id, topic, count in session.execute(
+        select(Job.instance_id, Job.topic, func.count())
+        .where(Job.instance_id.in_(ids), Job.state.in_(("pending", "running")))
+        .group_by(Job.instance_id, Job.topic)
+    ):
+        waits[instance_id].append(f"{count} job(s) on {topic}")
+    out = []
+    for row in rows:
+        hours = calendar.workhours_between(row.updated_at, now)
+        if hours < limits.no_progress_workhours:
+            continue
+        waiting = "; ".join(waits.get(row.id, [])) or "nothing the engine knows of"
+        out.append(
+            _case(
+                row,
+                "no_progress",
+                row.updated_at,
+                f"no progress for {hours:.1f} office hours, waiting on {waiting}",
+                "send what it waits for (POST /api/messages), or move the token "
+                f"(POST /api/ops/instances/{row.id}/move), or cancel it",
+                refs={"waiting_on": waits.get(row.id, [])},
+            )
+        )
+    return out

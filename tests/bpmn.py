@@ -87,3 +87,27 @@ def timer_boundary(id: str, attached: str, duration: str, cancel: bool = True) -
         f"<bpmn:timeDuration>{escape(duration)}</bpmn:timeDuration>"
         "</bpmn:timerEventDefinition></bpmn:boundaryEvent>"
     )
+
+
+def diagram(pid: str, nodes: list[str], flows: list[tuple[str, str, str]]) -> str:
+    """Diagram information laying the nodes out left to right (for pages that draw it)."""
+    place = {node: (100 + 160 * i, 100) for i, node in enumerate(nodes)}
+    shapes = "".join(
+        f'<bpmndi:BPMNShape id="{node}_di" bpmnElement="{node}">'
+        f'<dc:Bounds x="{x}" y="{y}" width="100" height="80" /></bpmndi:BPMNShape>'
+        for node, (x, y) in place.items()
+    )
+    edges = "".join(
+        f'<bpmndi:BPMNEdge id="{fid}_di" bpmnElement="{fid}">'
+        f'<di:waypoint x="{place[s][0] + 100}" y="140" /><di:waypoint x="{place[t][0]}" y="140" />'
+        "</bpmndi:BPMNEdge>"
+        for fid, s, t in flows
+    )
+    return (
+        '<bpmndi:BPMNDiagram id="diagram" '
+        'xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" '
+        'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" '
+        'xmlns:di="http://www.omg.org/spec/DD/20100524/DI">'
+        f'<bpmndi:BPMNPlane id="plane" bpmnElement="{pid}">{shapes}{edges}</bpmndi:BPMNPlane>'
+        "</bpmndi:BPMNDiagram>"
+    )

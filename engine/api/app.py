@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from engine import web
 from engine.api import errors
 from engine.api.routes import (
     admin,
@@ -48,4 +49,5 @@ def create_app(govflow: Govflow | None = None) -> FastAPI:
         admin,
     ):
         app.include_router(module.router)
+    web.install(app)
     return app

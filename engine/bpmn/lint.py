@@ -20,7 +20,7 @@ from typing import Any
 import SpiffWorkflow.bpmn.parser as spiff_parser_pkg
 from lxml import etree
 
-from engine.bpmn import timers
+from engine.bpmn import juel, timers
 from engine.bpmn.parser import (
     BPMN_NS,
     CAMUNDA_NS,
@@ -98,8 +98,7 @@ def _is_expression(text: str) -> bool:
 
 
 def _unwrap(text: str) -> str:
-    stripped = text.strip()
-    return stripped[2:-1].strip() if _is_expression(stripped) else stripped
+    return juel.to_python(text.strip())
 
 
 @functools.cache
@@ -203,7 +202,8 @@ class _Linter:
 
         starts = [n for n in nodes.values() if _local(n) == "startEvent"]
         if kind != "adHocSubProcess":
-            if not starts:
+            if not starts and kind not in ("subProcess", "transaction"):
+                # a subprocess may start implicitly (engine.bpmn.compat adds the start)
                 self.add(scope, f"{_label(scope)} has no start event")
             if not any(_local(n) == "endEvent" for n in nodes.values()):
                 self.add(scope, f"{_label(scope)} has no end event")

@@ -30,8 +30,13 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaStartEventParser,
 )
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import (
+    BusinessRuleTaskParser as CamundaBusinessRuleTaskParser,
+)
+from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 
 from engine.bpmn import timers
+from engine.bpmn.compat import add_data_stores, normalize_references, with_standard_loops
 from engine.bpmn.problems import Problem
 from engine.bpmn.safe_xml import UnsafeXml, parse_xml_bytes
 from engine.bpmn.specs import (
@@ -175,24 +180,56 @@ class ServiceTaskParser(CamundaTaskParser):
         )
 
 
+class BusinessRuleTaskParser(CamundaBusinessRuleTaskParser):
+    """A business rule task without `camunda:decisionRef` has no decision to evaluate: it
+    passes like `bpmn:task` (modelers draw them before the DMN exists)."""
+
+    @staticmethod
+    def get_decision_ref(node: Any) -> str | None:
+        return node.get(f"{{{CAMUNDA_NS}}}decisionRef")
+
+    def create_task(self) -> Any:
+        if self.node.get(f"{{{CAMUNDA_NS}}}decisionRef") is None:
+            return PassThroughTask(self.spec, self.bpmn_id, **self.bpmn_attributes)
+        return super().create_task()
+
+
 class GovflowParser(CamundaParser):
-    """CamundaParser with govflow's user tasks, pass-through tasks and timer texts."""
+    """CamundaParser with govflow's user tasks, pass-through tasks, timer texts, and the
+    work-arounds of engine.bpmn.compat."""
 
     OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, tuple[Any, Any]]] = {
-        **CamundaParser.OVERRIDE_PARSER_CLASSES,
-        full_tag("userTask"): (UserTaskParser, GovflowUserTask),
-        full_tag("serviceTask"): (ServiceTaskParser, GovflowServiceTask),
-        full_tag("task"): (CamundaTaskParser, PassThroughTask),
-        full_tag("manualTask"): (CamundaTaskParser, PassThroughManualTask),
-        full_tag("startEvent"): (StartEventParser, StartEvent),
-        full_tag("intermediateCatchEvent"): (IntermediateCatchEventParser, IntermediateCatchEvent),
-        full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser, IntermediateThrowEvent),
-        full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
+        tag: (with_standard_loops(parser_class), spec_class)
+        for tag, (parser_class, spec_class) in {
+            **CamundaParser.OVERRIDE_PARSER_CLASSES,
+            full_tag("userTask"): (UserTaskParser, GovflowUserTask),
+            full_tag("serviceTask"): (ServiceTaskParser, GovflowServiceTask),
+            full_tag("task"): (CamundaTaskParser, PassThroughTask),
+            full_tag("manualTask"): (CamundaTaskParser, PassThroughManualTask),
+            full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
+            full_tag("startEvent"): (StartEventParser, StartEvent),
+            full_tag("intermediateCatchEvent"): (
+                IntermediateCatchEventParser,
+                IntermediateCatchEvent,
+            ),
+            full_tag("intermediateThrowEvent"): (
+                IntermediateThrowEventParser,
+                IntermediateThrowEvent,
+            ),
+            full_tag("boundaryEvent"): (BoundaryEventParser, BoundaryEvent),
+        }.items()
     }
 
     def __init__(self, departments: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.departments: Mapping[str, str] = departments or {}
+
+    def _add_data_stores(self, bpmn: Any) -> None:
+        add_data_stores(self, bpmn)
+
+    def _find_dependencies(self, process: Any) -> None:
+        super()._find_dependencies(process)
+        self.dmn_dependencies.discard(None)
 
 
 @dataclass
@@ -288,7 +325,14 @@ def parse_sources(
     bundle.problems.extend(problems)
     lines = {name: element_lines(root) for name, root in roots.items()}
     parser = GovflowParser(departments)
-    for name, root in roots.items():
+    for name, root in list(roots.items()):
+        reference_problems = normalize_references(root, name)
+        if reference_problems:
+            bundle.problems.extend(reference_problems)
+            continue
+        processes = root.findall(f"{{{BPMN_NS}}}process")
+        if processes and all(p.get("isExecutable") == "false" for p in processes):
+            continue  # nothing to run: reported below, never handed to the engine's parser
         try:
             parser.add_bpmn_xml(root.getroottree(), filename=name)
         except ValidationException as exc:

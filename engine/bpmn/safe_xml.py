@@ -7,6 +7,8 @@ so nothing downstream ever sees an unexpanded entity reference.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from engine.bpmn.problems import Problem
@@ -51,7 +53,7 @@ def parse_xml_bytes(data: bytes, filename: str, max_bytes: int | None = None) ->
         raise UnsafeXml(Problem(filename, doctype_line, _DOCTYPE_REFUSED))
     parser = etree.XMLParser(**_PARSER_OPTIONS)
     try:
-        root = etree.fromstring(data, parser=parser)
+        root = _parse_repairing(data, parser)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if getattr(exc, "lineno", None) else None
         message = str(exc.msg) if getattr(exc, "msg", None) else str(exc)
@@ -66,6 +68,30 @@ def parse_xml_bytes(data: bytes, filename: str, max_bytes: int | None = None) ->
             Problem(filename, node.sourceline, f"entity reference {node.text} is not allowed")
         )
     return root
+
+
+_XMLNS = re.compile(rb'(xmlns(?::[\w.-]+)?=")([^"]*)(")')
+_DECLARED_ENCODING = re.compile(rb'^(<\?xml[^>]*encoding=["\'])([^"\']+)(["\'])')
+
+
+def _parse_repairing(data: bytes, parser: etree.XMLParser) -> etree._Element:
+    """Parse; on the two damages real exports carry, repair and parse again: text that is not
+    in its declared encoding (read as Windows-1252, which never fails) and namespace URIs
+    with spaces (percent-encoded; they are names, never fetched)."""
+    try:
+        return etree.fromstring(data, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        message = str(exc)
+        if "Invalid bytes in character encoding" in message or "not proper UTF-8" in message:
+            text = data.decode("cp1252", errors="replace")
+            fixed = _DECLARED_ENCODING.sub(rb"\1UTF-8\3", text.encode("utf-8"), count=1)
+            return etree.fromstring(fixed, parser=parser)
+        if "is not a valid URI" in message:
+            fixed = _XMLNS.sub(
+                lambda m: m.group(1) + m.group(2).replace(b" ", b"%20") + m.group(3), data
+            )
+            return etree.fromstring(fixed, parser=parser)
+        raise
 
 
 def _doctype_line(data: bytes) -> int | None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
+from engine.bpmn import juel
 from engine.runtime.sandbox import Sandbox, ScriptError
 
 _EXPRESSION = re.compile(r"^\$\{(.*)\}$", re.DOTALL)
@@ -38,7 +39,7 @@ def _value(raw: Any, data: dict[str, Any], sandbox: Sandbox) -> Any:
         return raw
     match = _EXPRESSION.match(raw.strip())
     if match:
-        return sandbox.evaluate(match.group(1), data)
+        return sandbox.evaluate(juel.to_python(raw.strip()), data)
     return raw
 
 

@@ -24,6 +24,7 @@ from engine.accounts.directory import department_names
 from engine.bpmn.lint import lint_sources
 from engine.bpmn.parser import START_FORM, ParsedProcess, SourceFile, parse_sources
 from engine.bpmn.problems import Problem, raise_problems
+from engine.bpmn.safe_xml import parse_xml_bytes
 from engine.bpmn.specs import GovflowUserTask
 from engine.errors import Forbidden, InvalidInput
 from engine.runtime import clock
@@ -161,7 +162,7 @@ def _source_text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        root = parse_xml_bytes(data, "source")  # repairs a wrongly declared encoding
         return etree.tostring(root, encoding="unicode")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
+from engine.bpmn import juel
 from engine.runtime import clock
 from engine.runtime.sandbox import Sandbox
 
@@ -21,6 +22,7 @@ def default_helpers() -> dict[str, Any]:
         "datetime": datetime,
         "date": date,
         "timedelta": timedelta,
+        "juel_empty": juel.empty,
     }
 
 
@@ -40,7 +42,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         scope = dict(context)
         if external_context:
             scope.update(external_context)
-        return self.sandbox.evaluate(expression, scope)
+        return self.sandbox.evaluate(juel.to_python(expression), scope)
 
     def execute(
         self,

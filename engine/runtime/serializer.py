@@ -17,7 +17,10 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer.default.event_definition import MessageEventDefinitionConverter
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (
+    BpmnTaskSpecConverter,
+    MultiInstanceTaskConverter,
+)
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -34,6 +37,12 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn.compat import (
+    CaseDataStore,
+    CaseDataStoreConverter,
+    StandardParallelMI,
+    StandardSequentialMI,
+)
 from engine.bpmn.specs import (
     GovflowServiceTask,
     GovflowUserTask,
@@ -91,6 +100,9 @@ def _build_registry() -> SafeRegistry:
     config[GovflowServiceTask] = GovflowServiceTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[PassThroughManualTask] = BpmnTaskSpecConverter
+    config[CaseDataStore] = CaseDataStoreConverter
+    config[StandardSequentialMI] = MultiInstanceTaskConverter
+    config[StandardParallelMI] = MultiInstanceTaskConverter
     registry = SafeRegistry()
     BpmnWorkflowSerializer.configure(config, registry)
     return registry

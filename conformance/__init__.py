@@ -1,0 +1,1 @@
+"""Conformance harness: other people's BPMN files, loaded and run by govflow."""

@@ -5,23 +5,24 @@ The CLI, the API and the workers all go through this facade, so they share one b
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import inspect
 
-from engine.accounts import directory
+from engine.accounts import directory, login_guard, tokens
 from engine.accounts.actor import SYSTEM, Actor
 from engine.bpmn.problems import Problem
 from engine.config import Settings
-from engine.errors import GovflowError
+from engine.errors import GovflowError, Unauthorized
 from engine.jobs import handlers
-from engine.runtime import catalog, workcalendar
+from engine.runtime import catalog, clock, workcalendar
 from engine.runtime import deploy as deploy_service
 from engine.runtime.runner import Runner, Services
 from engine.store import schema
 from engine.store.db import Database
-from engine.store.models import Instance
+from engine.store.models import AuditEvent, Instance
 
 CATALOG_DIR = Path("processes/catalog")
 DEFAULT_ROSTER = CATALOG_DIR / "departments.tsv"
@@ -85,6 +86,26 @@ class Govflow:
             )
 
     # --- people ------------------------------------------------------------------------------
+
+    def login(self, username: str, password: str, via: str) -> tuple[Actor, str, datetime]:
+        """Check the password (refusing a user name with too many recent failures) and issue
+        a token; a failure is recorded in its own transaction so it counts."""
+        now = clock.now()
+        ttl = timedelta(minutes=self.settings.token_ttl_minutes)
+        window = timedelta(minutes=self.settings.login_lock_minutes)
+        try:
+            with self.database.session() as session:
+                login_guard.check(session, username, now, self.settings.login_max_failures, window)
+                actor = directory.authenticate(session, username, password)
+                token, expires = tokens.issue(session, actor.username, ttl)
+                session.add(
+                    AuditEvent(at=now, actor=actor.username, command="login", data={"via": via})
+                )
+                return actor, token, expires
+        except Unauthorized:
+            with self.database.session() as session:
+                login_guard.record_failure(session, username, now, via)
+            raise
 
     def actor(self, username: str | None) -> Actor:
         if username is None:

@@ -45,6 +45,7 @@ class Settings:
     office_closes: str = "17:30"
     token_ttl_minutes: int = 480
     max_upload_bytes: int = 10_000_000
+    max_json_bytes: int = 1_000_000
     demo_password: str = "govflow-demo"
     broker_url: str | None = None
     job_threads: int = 4
@@ -55,6 +56,8 @@ class Settings:
     stuck_no_progress_workhours: float = 8.0
     retention_days: int = 90
     metrics_token: str | None = None
+    login_max_failures: int = 5
+    login_lock_minutes: float = 5.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +81,7 @@ class Settings:
             office_closes=os.environ.get("GOVFLOW_OFFICE_CLOSES") or "17:30",
             token_ttl_minutes=_int("GOVFLOW_TOKEN_TTL_MINUTES", 480),
             max_upload_bytes=_int("GOVFLOW_MAX_UPLOAD_BYTES", 10_000_000),
+            max_json_bytes=_int("GOVFLOW_MAX_JSON_BYTES", 1_000_000),
             demo_password=os.environ.get("GOVFLOW_DEMO_PASSWORD") or "govflow-demo",
             broker_url=os.environ.get("GOVFLOW_BROKER_URL") or None,
             job_threads=_int("GOVFLOW_JOB_THREADS", 4),
@@ -87,6 +91,8 @@ class Settings:
             stuck_no_progress_workhours=_float("GOVFLOW_STUCK_NO_PROGRESS_WORKHOURS", 8.0),
             retention_days=_int("GOVFLOW_RETENTION_DAYS", 90),
             metrics_token=os.environ.get("GOVFLOW_METRICS_TOKEN") or None,
+            login_max_failures=_int("GOVFLOW_LOGIN_MAX_FAILURES", 5),
+            login_lock_minutes=_float("GOVFLOW_LOGIN_LOCK_MINUTES", 5.0),
             handler_modules=tuple(
                 m.strip()
                 for m in (os.environ.get("GOVFLOW_HANDLER_MODULES") or "workers").split(",")

@@ -62,3 +62,10 @@ class VersionConflict(Conflict):
     """Raised inside the runner when the instance changed under a command; it retries."""
 
     code = "version_conflict"
+
+
+class TooManyAttempts(GovflowError):
+    """Too many failed logins for one user name: wait before trying again."""
+
+    code = "too_many_attempts"
+    status = 429

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from engine import web
 from engine.api import errors
+from engine.api.body_limit import BodyLimit
 from engine.api.routes import (
     admin,
     auth,
@@ -50,4 +51,9 @@ def create_app(govflow: Govflow | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     web.install(app)
+    app.add_middleware(
+        BodyLimit,
+        json_limit=govflow.settings.max_json_bytes,
+        upload_limit=govflow.settings.max_upload_bytes,
+    )
     return app

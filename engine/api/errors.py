@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import GovflowError, Unauthorized
+from engine.errors import GovflowError, TooManyAttempts, Unauthorized
 
 log = logging.getLogger("govflow.api")
 
@@ -42,6 +42,8 @@ def _field_path(location: tuple[Any, ...]) -> str:
 async def govflow_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GovflowError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, TooManyAttempts) and isinstance(exc.details, dict):
+        headers = {"Retry-After": str(exc.details.get("retry_after_s", 60))}
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from engine.accounts import directory, tokens
-from engine.errors import Unauthorized
-from engine.store.models import AuditEvent
+from engine.accounts import tokens
+from engine.errors import TooManyAttempts, Unauthorized
 from engine.web.common import COOKIE, back, checked_form, govflow_of, page_actor, render
 
 router = APIRouter(include_in_schema=False)
@@ -38,18 +37,16 @@ def login(
     govflow = govflow_of(request)
     ttl = timedelta(minutes=govflow.settings.token_ttl_minutes)
     try:
-        with govflow.database.session() as session:
-            actor = directory.authenticate(session, username, password)
-            token, _ = tokens.issue(session, actor.username, ttl)
-            session.add(AuditEvent(actor=actor.username, command="login", data={"via": "pages"}))
-    except Unauthorized:
+        _, token, _ = govflow.login(username, password, "pages")
+    except (Unauthorized, TooManyAttempts) as exc:
+        locked = isinstance(exc, TooManyAttempts)
         return render(
             request,
             "login.html",
             None,
-            status=401,
+            status=exc.status,
             next=_safe_next(next),
-            error="用户名或密码不正确",
+            error="登录失败次数过多，请稍后再试" if locked else "用户名或密码不正确",
             username=username,
         )
     response = RedirectResponse(_safe_next(next), status_code=303)

@@ -15,6 +15,7 @@ _DESCRIPTIONS = {
     409: "conflicts with the current state (claimed by someone else, already completed, ...)",
     413: "the upload is larger than allowed",
     422: "the request or the data in it is not valid; details name each field or file line",
+    429: "too many failed logins for this user name; wait as Retry-After says",
 }
 
 

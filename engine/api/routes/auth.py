@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from engine.accounts import directory, tokens
+from engine.accounts import tokens
 from engine.api.deps import ActorDep, GovflowDep, TokenDep
 from engine.api.routes import errors
 from engine.api.schemas import MeOut, TokenOut
@@ -18,14 +17,12 @@ from engine.store.models import AuditEvent, User
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenOut, responses=errors(401, 422))
+@router.post("/auth/token", response_model=TokenOut, responses=errors(401, 422, 429))
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], govflow: GovflowDep) -> TokenOut:
-    """Exchange username and password (OAuth2 password form) for a bearer token."""
-    ttl = timedelta(minutes=govflow.settings.token_ttl_minutes)
-    with govflow.database.session() as session:
-        actor = directory.authenticate(session, form.username, form.password)
-        token, expires = tokens.issue(session, actor.username, ttl)
-        session.add(AuditEvent(actor=actor.username, command="login"))
+    """Exchange username and password (OAuth2 password form) for a bearer token. After
+    GOVFLOW_LOGIN_MAX_FAILURES failed attempts for a user name within
+    GOVFLOW_LOGIN_LOCK_MINUTES, further attempts answer 429 until the window has passed."""
+    _, token, expires = govflow.login(form.username, form.password, "api")
     return TokenOut(access_token=token, expires_at=expires)
 
 

@@ -34,7 +34,7 @@ def test_a_prefixed_message_ref_is_read_as_the_plain_id(gf):
     assert _statuses(gf, case) == ("completed", {"amount": 5})
 
 
-@pytest.mark.parametrize("kind", ["message", "error", "signal", "escalation"])
+@pytest.mark.parametrize("kind", ["message", "signal"])
 def test_a_reference_to_an_undefined_element_is_a_located_problem(gf, kind):
     definition = {
         "message": '<bpmn:messageEventDefinition messageRef="Nowhere" />',
@@ -55,6 +55,46 @@ def test_a_reference_to_an_undefined_element_is_a_located_problem(gf, kind):
     [problem] = [p for p in raised.value.details if "Nowhere" in p["message"]]
     assert problem["file"].endswith("undefined.bpmn") and problem["line"] >= 1
     assert f"refers to {kind} 'Nowhere', which is not defined" in problem["message"]
+
+
+def test_an_error_ref_that_names_no_error_is_its_code_as_in_camunda(gf):
+    text = b.doc(
+        "error_code",
+        b.start(),
+        '<bpmn:subProcess id="sub">'
+        + b.start("sub_start")
+        + '<bpmn:endEvent id="fail"><bpmn:errorEventDefinition errorRef="E42" /></bpmn:endEvent>'
+        + b.flow("s1", "sub_start", "fail")
+        + "</bpmn:subProcess>",
+        '<bpmn:boundaryEvent id="caught" attachedToRef="sub">'
+        '<bpmn:errorEventDefinition errorRef="E42" /></bpmn:boundaryEvent>',
+        b.script("handled", "route = 'caught E42'"),
+        b.end(),
+        b.end("end_ok"),
+        *b.chain("start", "sub", "end_ok"),
+        b.flow("f_caught", "caught", "handled"),
+        b.flow("f_handled", "handled", "end"),
+    )
+    gf.deploy(text, "error_code.bpmn")
+    status, data = _statuses(gf, gf.start("error_code").id)
+    assert (status, data["route"]) == ("completed", "caught E42")
+
+
+def test_sequence_flows_without_ids_stay_apart(gf):
+    text = b.doc(
+        "no_ids",
+        b.start(),
+        b.script("one", "trail = ['one']"),
+        b.script("two", "trail = trail + ['two']"),
+        b.end(),
+        '<bpmn:sequenceFlow sourceRef="start" targetRef="one" />',
+        '<bpmn:sequenceFlow sourceRef="one" targetRef="two" />',
+        '<bpmn:sequenceFlow sourceRef="two" targetRef="end" />',
+    )
+    path = gf.write("no_ids.bpmn", text)
+    gf.app.deploy_paths([path], gf.designer)
+    status, data = _statuses(gf, gf.start("no_ids").id)
+    assert (status, data["trail"]) == ("completed", ["one", "two"])
 
 
 def test_a_file_in_windows_1252_that_declares_utf8_is_read(gf):

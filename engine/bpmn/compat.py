@@ -29,6 +29,7 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 from engine.bpmn.problems import Problem
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CODE_REFERENCES = {"error": "errorCode", "escalation": "escalationCode"}
 REFERENCES = {
     "messageRef": "message",
     "errorRef": "error",
@@ -46,6 +47,7 @@ def normalize_references(root: etree._Element, filename: str) -> list[Problem]:
                 defined[kind].add(node.get("id"))
                 if not node.get("name"):  # Spiff keys events by name; an unnamed one is lost
                     node.set("name", node.get("id") or "")
+    _give_ids(root)
     _give_data_stores(root)
     _give_implicit_starts(root)
     problems: list[Problem] = []
@@ -63,6 +65,15 @@ def normalize_references(root: etree._Element, filename: str) -> list[Problem]:
             if not value.strip():
                 del node.attrib[attribute]
                 continue
+            if kind in CODE_REFERENCES:
+                # Camunda reads an errorRef/escalationRef that names no element as the code
+                element = etree.Element(f"{{{BPMN_NS}}}{kind}")
+                element.set("id", value)
+                element.set("name", value)
+                element.set(CODE_REFERENCES[kind], value)
+                root.insert(0, element)
+                defined[kind].add(value)
+                continue
             where = etree.QName(node).localname
             problems.append(
                 Problem(
@@ -75,6 +86,22 @@ def normalize_references(root: etree._Element, filename: str) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _give_ids(root: etree._Element) -> None:
+    """Sequence flows (and other elements) may omit their id in BPMN; SpiffWorkflow would
+    merge every id-less flow into one, so each gets an id of its own."""
+    count = 0
+    for node in root.iter():
+        if not isinstance(node.tag, str) or etree.QName(node).namespace != BPMN_NS:
+            continue
+        name = etree.QName(node).localname
+        if node.get("id") or not (
+            name in ("sequenceFlow", "subProcess") or name in FLOW_NODES or name.endswith("Event")
+        ):
+            continue
+        count += 1
+        node.set("id", f"{name}_generated_{count}")
 
 
 FLOW_NODES = {

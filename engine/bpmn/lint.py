@@ -473,6 +473,7 @@ class _Linter:
                 ref = definition.get(attribute)
                 if (
                     ref
+                    and kind in ("message", "signal")  # an unknown error/escalation is its code
                     and ref.split(":")[-1] not in self.definitions[kind]
                     and ref not in self.definitions[kind]
                 ):

@@ -49,7 +49,6 @@ FORBIDDEN_NAMES = frozenset(
         "object",
         "super",
         "breakpoint",
-        "input",
         "help",
         "dir",
         "memoryview",

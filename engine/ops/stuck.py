@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
@@ -71,15 +71,25 @@ class StuckCase:
         return asdict(self)
 
 
-def _instances(session: Session, ids: set[str]) -> dict[str, Instance]:
-    if not ids:
-        return {}
-    return {r.id: r for r in session.scalars(select(Instance).where(Instance.id.in_(ids)))}
+@dataclass(frozen=True)
+class _Head:
+    """The few columns of a case a stuck entry shows (never its document)."""
+
+    id: str
+    definition_key: str
+    definition_version: int
+    business_key: str | None
 
 
-def _case(
-    row: Instance, reason: str, since: datetime, detail: str, action: str, **kw: Any
-) -> StuckCase:
+HEAD = (Instance.id, Instance.definition_key, Instance.definition_version, Instance.business_key)
+
+
+def _live(query: Any, definition_key: str | None) -> Any:
+    query = query.where(Instance.status.in_(LIVE))
+    return query.where(Instance.definition_key == definition_key) if definition_key else query
+
+
+def _case(row: Any, reason: str, since: datetime, detail: str, action: str, **kw: Any) -> StuckCase:
     return StuckCase(
         row.id,
         row.definition_key,
@@ -105,32 +115,35 @@ def detect(
     """Every stuck case found, oldest first; one entry per cause (a case may have several)."""
     found: list[StuckCase] = []
     wanted = set(REASONS) if reason is None else {reason}
-    live = select(Instance.id).where(Instance.status.in_(LIVE))
-    if definition_key:
-        live = live.where(Instance.definition_key == definition_key)
+    key = definition_key
     if wanted & {"failed_job", "instance_error"}:
-        found += _incidents(session, live, wanted)
+        found += _incidents(session, key, wanted, limit)
     if "job_without_worker" in wanted:
-        found += _jobs(session, live, now, thresholds)
+        found += _jobs(session, key, now, thresholds, limit)
     if "timer_not_fired" in wanted:
-        found += _timers(session, live, now, thresholds)
+        found += _timers(session, key, now, thresholds, limit)
     if "task_unclaimed_overdue" in wanted:
-        found += _unclaimed(session, live, now)
+        found += _unclaimed(session, key, now, limit)
     if "no_progress" in wanted:
-        found += _no_progress(session, now, calendar, thresholds, definition_key, limit)
+        found += _no_progress(session, now, calendar, thresholds, key, limit)
     found.sort(key=lambda c: c.since)
     return found[:limit]
 
 
-def _incidents(session: Session, live: Any, wanted: set[str]) -> list[StuckCase]:
-    rows = list(
-        session.scalars(
-            select(Incident)
-            .where(Incident.resolved_at.is_(None), Incident.instance_id.in_(live))
-            .order_by(Incident.id)
-        )
+def _incidents(session: Session, key: str | None, wanted: set[str], limit: int) -> list[StuckCase]:
+    query = _live(
+        select(Incident, *HEAD)
+        .join(Instance, Instance.id == Incident.instance_id)
+        .where(Incident.resolved_at.is_(None)),
+        key,
     )
-    instances = _instances(session, {r.instance_id for r in rows})
+    if wanted == {"failed_job"}:
+        query = query.where(Incident.kind == "job")
+    elif "failed_job" not in wanted:
+        query = query.where(Incident.kind != "job")
+    found = session.execute(query.order_by(Incident.created_at).limit(limit)).all()
+    rows = [r[0] for r in found]
+    instances = {r[1]: _Head(*r[1:]) for r in found}
     out: list[StuckCase] = []
     other: dict[str, list[Incident]] = defaultdict(list)
     for incident in rows:
@@ -174,20 +187,27 @@ def _incidents(session: Session, live: Any, wanted: set[str]) -> list[StuckCase]
     return out
 
 
-def _jobs(session: Session, live: Any, now: datetime, limits: Thresholds) -> list[StuckCase]:
+def _jobs(
+    session: Session, key: str | None, now: datetime, limits: Thresholds, limit: int
+) -> list[StuckCase]:
     cutoff = now - timedelta(minutes=limits.job_pending_minutes)
-    rows = list(
-        session.scalars(
-            select(Job).where(
-                Job.instance_id.in_(live),
+    found = session.execute(
+        _live(
+            select(Job, *HEAD)
+            .join(Instance, Instance.id == Job.instance_id)
+            .where(
                 or_(
                     and_(Job.state == "pending", Job.next_run_at < cutoff),
                     and_(Job.state == "running", Job.lease_until < cutoff),
-                ),
-            )
+                )
+            ),
+            key,
         )
-    )
-    instances = _instances(session, {r.instance_id for r in rows})
+        .order_by(Job.next_run_at)
+        .limit(limit)
+    ).all()
+    rows = [r[0] for r in found]
+    instances = {r[1]: _Head(*r[1:]) for r in found}
     out = []
     for job in rows:
         if job.state == "pending":
@@ -217,20 +237,27 @@ def _jobs(session: Session, live: Any, now: datetime, limits: Thresholds) -> lis
     return out
 
 
-def _timers(session: Session, live: Any, now: datetime, limits: Thresholds) -> list[StuckCase]:
+def _timers(
+    session: Session, key: str | None, now: datetime, limits: Thresholds, limit: int
+) -> list[StuckCase]:
     cutoff = now - timedelta(minutes=limits.timer_lag_minutes)
-    rows = list(
-        session.scalars(
-            select(Timer).where(
-                Timer.instance_id.in_(live),
+    found = session.execute(
+        _live(
+            select(Timer, *HEAD)
+            .join(Instance, Instance.id == Timer.instance_id)
+            .where(
                 or_(
                     and_(Timer.state == "waiting", Timer.due_at < cutoff),
                     and_(Timer.state == "firing", Timer.fired_at < cutoff),
-                ),
-            )
+                )
+            ),
+            key,
         )
-    )
-    instances = _instances(session, {r.instance_id for r in rows if r.instance_id})
+        .order_by(Timer.due_at)
+        .limit(limit)
+    ).all()
+    rows = [r[0] for r in found]
+    instances = {r[1]: _Head(*r[1:]) for r in found}
     out = []
     for timer in rows:
         assert timer.instance_id is not None
@@ -249,18 +276,23 @@ def _timers(session: Session, live: Any, now: datetime, limits: Thresholds) -> l
     return out
 
 
-def _unclaimed(session: Session, live: Any, now: datetime) -> list[StuckCase]:
-    rows = list(
-        session.scalars(
-            select(HumanTask).where(
-                HumanTask.instance_id.in_(live),
+def _unclaimed(session: Session, key: str | None, now: datetime, limit: int) -> list[StuckCase]:
+    found = session.execute(
+        _live(
+            select(HumanTask, *HEAD)
+            .join(Instance, Instance.id == HumanTask.instance_id)
+            .where(
                 HumanTask.state == "open",
                 HumanTask.assignee.is_(None),
                 HumanTask.due_at < now,
-            )
+            ),
+            key,
         )
-    )
-    instances = _instances(session, {r.instance_id for r in rows})
+        .order_by(HumanTask.due_at)
+        .limit(limit)
+    ).all()
+    rows = [r[0] for r in found]
+    instances = {r[1]: _Head(*r[1:]) for r in found}
     out = []
     for task in rows:
         assert task.due_at is not None
@@ -291,24 +323,24 @@ def _no_progress(
     """Cases that have not changed for X office hours and wait on no person and no future
     timer: they wait on a message or a job nobody will deliver."""
     cutoff = now - timedelta(hours=limits.no_progress_workhours)
-    open_task = select(HumanTask.instance_id).where(HumanTask.state == "open")
-    future_timer = select(Timer.instance_id).where(
-        Timer.state == "waiting", Timer.due_at >= now, Timer.instance_id.is_not(None)
+    open_task = exists().where(HumanTask.instance_id == Instance.id, HumanTask.state == "open")
+    future_timer = exists().where(
+        Timer.instance_id == Instance.id, Timer.state == "waiting", Timer.due_at >= now
     )
     query = (
-        select(Instance)
+        select(*HEAD, Instance.updated_at)
         .where(
             Instance.status.in_(("running", "waiting")),
             Instance.updated_at < cutoff,
-            Instance.id.not_in(open_task),
-            Instance.id.not_in(future_timer),
+            ~open_task,
+            ~future_timer,
         )
         .order_by(Instance.updated_at)
         .limit(limit)
     )
     if definition_key:
         query = query.where(Instance.definition_key == definition_key)
-    rows = list(session.scalars(query))
+    rows = session.execute(query).all()
     if not rows:
         return []
     ids = [r.id for r in rows]

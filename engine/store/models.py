@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -153,6 +154,12 @@ class Instance(Base):
         Index("ix_instances_status_definition", "status", "definition_key"),
         Index("ix_instances_business_key", "business_key"),
         Index("ix_instances_ended_at", "ended_at"),
+        Index(
+            "ix_instances_live_updated",
+            "updated_at",
+            postgresql_where=text("status IN ('running', 'waiting')"),
+            sqlite_where=text("status IN ('running', 'waiting')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -211,6 +218,12 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_tasks_state_due", "state", "due_at"),
         Index("ix_human_tasks_assignee_state", "assignee", "state"),
+        Index(
+            "ix_human_tasks_unclaimed_due",
+            "due_at",
+            postgresql_where=text("state = 'open' AND assignee IS NULL"),
+            sqlite_where=text("state = 'open' AND assignee IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -332,6 +345,15 @@ class Job(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+
+    __table_args__ = (
+        Index(
+            "ix_incidents_open",
+            "created_at",
+            postgresql_where=text("resolved_at IS NULL"),
+            sqlite_where=text("resolved_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     instance_id: Mapped[str] = mapped_column(

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean conformance
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "govflow needs Python >= 3.11")'
@@ -23,6 +23,11 @@ run: install
 
 test: install lint
 	$(BIN)/python -m pytest
+
+conformance: install
+	$(BIN)/python -m conformance.miwg
+	$(BIN)/python -m conformance.executable --quiet
+	$(BIN)/python -m conformance.coverage
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,384 @@
+"""Issue 12b: end to end over HTTP. `govflow serve` and `govflow worker` (Celery, Redis
+broker) on PostgreSQL, driven by N concurrent clerk clients that work the department queue
+the way the front end does: list the queue, claim a task, complete it; a clerk starts a new
+case of the reference flow (ten user tasks, then a `notify.sms` job for the worker) when the
+queue runs short. Goals: >= 300 task completions/s, >= 30 instances/s, p99 completion
+< 100 ms.
+
+    .venv/bin/python -m bench.e2e [--clients 8] [--duration 30] [--warmup 5] [--servers 1]
+                                  [--workers 1]
+
+Every process it starts is stopped at the end (and on Ctrl-C); the run is bounded by
+`--duration` (use e.g. `--duration 300` for a longer run). The baseline in the same run is
+one bare round trip to the API (GET /openapi.json is cached, so it is the HTTP stack alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from sqlalchemy import text
+
+from bench.common import (
+    CLERK_PASSWORD,
+    REFERENCE_KEY,
+    USER_TASKS,
+    add_clerks,
+    deploy,
+    fresh_postgres,
+    load_note,
+    machine,
+    make_app,
+    percentile,
+    reference_bpmn,
+    summary_ms,
+    verdict,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/7"
+GOVFLOW = str(Path(sys.executable).with_name("govflow"))
+START_VARIABLES = {"decision": "accept", "phone": "13912345678", "applicant_name": "张三"}
+
+
+@dataclass
+class Figures:
+    """What one client saw; merged at the end."""
+
+    completions: list[tuple[float, float]] = field(default_factory=list)  # (at, seconds)
+    claims: list[float] = field(default_factory=list)
+    lists: list[float] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
+    conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args} exited with {process.returncode}")
+        try:
+            if httpx2.get(url, timeout=1).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {seconds} s")
+
+
+def clear_redis() -> None:
+    """Empty db 7 of the local Redis so a previous run's messages are not replayed."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+class Processes:
+    """The servers and workers, each in its own process group so all of it can be stopped."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [GOVFLOW, *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.started.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.started:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def token(base: str, username: str) -> str:
+    response = httpx2.post(
+        f"{base}/api/auth/token",
+        data={"username": username, "password": CLERK_PASSWORD},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def clerk(
+    base: str,
+    username: str,
+    measure_from: float,
+    stop_at: float,
+    clients: int,
+    figures: Figures,
+) -> None:
+    """One clerk: take a task from the department queue, claim it, complete it; start a case
+    when the queue holds fewer than two tasks per clerk."""
+    rng = random.Random(username)
+    headers = {"Authorization": f"Bearer {token(base, username)}"}
+    with httpx2.Client(base_url=base, headers=headers, timeout=30) as http:
+        while time.monotonic() < stop_at:
+            try:
+                work(http, rng, clients, measure_from, figures)
+            except httpx2.HTTPError as exc:
+                figures.errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def work(
+    http: httpx2.Client, rng: random.Random, clients: int, measure_from: float, figures: Figures
+) -> None:
+    began = time.monotonic()
+    response = http.get("/api/tasks", params={"scope": "group", "limit": 50})
+    measured = began >= measure_from
+    if measured:
+        figures.lists.append(time.monotonic() - began)
+    response.raise_for_status()
+    queue = [t for t in response.json() if t["assignee"] is None]
+    if len(queue) < 2 * clients:
+        began = time.monotonic()
+        started = http.post(
+            "/api/instances", json={"definition_key": REFERENCE_KEY, "variables": START_VARIABLES}
+        )
+        if measured:
+            figures.starts.append(time.monotonic() - began)
+        if started.status_code != 201:
+            figures.errors.append(f"start {started.status_code}: {started.text[:200]}")
+        if not queue:
+            return
+    task = rng.choice(queue)
+    began = time.monotonic()
+    claimed = http.post(f"/api/tasks/{task['id']}/claim")
+    if measured:
+        figures.claims.append(time.monotonic() - began)
+    if claimed.status_code == 409:
+        figures.conflicts += 1
+        return
+    if claimed.status_code != 200:
+        figures.errors.append(f"claim {claimed.status_code}: {claimed.text[:200]}")
+        return
+    began = time.monotonic()
+    done = http.post(f"/api/tasks/{task['id']}/complete", json={"data": {"note": "ok"}})
+    ended = time.monotonic()
+    if done.status_code != 200:
+        figures.errors.append(f"complete {done.status_code}: {done.text[:200]}")
+        return
+    if began >= measure_from:
+        figures.completions.append((began, ended - began))
+
+
+def baseline(base: str, count: int = 300) -> list[float]:
+    """Bare HTTP round trips to the same server (no database)."""
+    times = []
+    with httpx2.Client(base_url=base, timeout=30) as http:
+        for _ in range(count):
+            began = time.monotonic()
+            http.get("/openapi.json").raise_for_status()
+            times.append(time.monotonic() - began)
+    return times
+
+
+def database_figures(app: Any, since_wall: float, until_wall: float) -> dict[str, Any]:
+    """Cases completed and job latency in the measured window, read from the database."""
+    window = {"since": since_wall, "until": until_wall}
+    with app.database.engine.connect() as connection:
+        ended = connection.execute(
+            text(
+                "SELECT count(*) FROM instances WHERE status = 'completed' "
+                "AND ended_at >= to_timestamp(:since) AND ended_at < to_timestamp(:until)"
+            ),
+            window,
+        ).scalar()
+        jobs = connection.execute(
+            text(
+                "SELECT extract(epoch FROM completed_at - created_at) FROM jobs "
+                "WHERE state = 'completed' AND completed_at >= to_timestamp(:since) "
+                "AND completed_at < to_timestamp(:until)"
+            ),
+            window,
+        ).all()
+        states = dict(
+            connection.execute(text("SELECT state, count(*) FROM jobs GROUP BY state")).all()
+        )
+        incidents = connection.execute(text("SELECT count(*) FROM incidents")).scalar()
+    return {
+        "ended": int(ended or 0),
+        "job_latency": [float(r[0]) for r in jobs],
+        "job_states": states,
+        "incidents": int(incidents or 0),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--servers", type=int, default=1, help="govflow serve processes")
+    parser.add_argument("--workers", type=int, default=1, help="govflow worker processes")
+    args = parser.parse_args()
+    print(
+        f"bench.e2e on {machine()}; {args.clients} clerk clients, {args.servers} server(s), "
+        f"{args.workers} Celery worker(s), {args.duration:.0f} s measured"
+    )
+    url = fresh_postgres("bench_e2e")
+    app = make_app(url)
+    with tempfile.TemporaryDirectory() as folder:
+        deploy(app, Path(folder), REFERENCE_KEY, reference_bpmn(with_job=True))
+    clerks = [f"clerk{i:02d}" for i in range(args.clients)]
+    add_clerks(app, clerks)
+    clear_redis()
+
+    env = {
+        **os.environ,
+        "GOVFLOW_DATABASE_URL": url,
+        "GOVFLOW_BROKER_URL": REDIS_URL,
+        "GOVFLOW_FORMS_DIR": "",
+    }
+    logs = Path(tempfile.mkdtemp(prefix="govflow-e2e-"))
+    processes = Processes(env, logs)
+    try:
+        bases = []
+        for index in range(args.servers):
+            port = free_port()
+            server = processes.spawn(f"serve{index}", "serve", "--port", str(port))
+            bases.append(f"http://127.0.0.1:{port}")
+            wait_for(f"{bases[-1]}/openapi.json", server)
+        for index in range(args.workers):
+            processes.spawn(f"worker{index}", "worker", "--queues", "notify", "--concurrency", "2")
+        bare = baseline(bases[0])
+
+        figures = [Figures() for _ in clerks]
+        now = time.monotonic()
+        measure_from = now + args.warmup
+        stop_at = measure_from + args.duration
+        wall_from = time.time() + args.warmup
+        threads = [
+            threading.Thread(
+                target=clerk,
+                args=(bases[i % len(bases)], name, measure_from, stop_at, args.clients, mine),
+                daemon=True,
+            )
+            for i, (name, mine) in enumerate(zip(clerks, figures, strict=True))
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(max(0.0, measure_from - time.monotonic()))
+        cpu_before = {p.pid: cpu_seconds(p.pid) for p in processes.started}
+        busy_before, total_before = machine_busy()
+        client_before = sum(os.times()[:2])
+        time.sleep(max(0.0, stop_at - time.monotonic()))
+        cpu = {p.pid: cpu_seconds(p.pid) - cpu_before[p.pid] for p in processes.started}
+        busy_after, total_after = machine_busy()
+        client_cpu = sum(os.times()[:2]) - client_before
+        for thread in threads:
+            thread.join(args.warmup + args.duration + 120)
+        wall_until = wall_from + args.duration
+        time.sleep(1.0)
+        stored = database_figures(app, wall_from, wall_until)
+    finally:
+        processes.stop()
+
+    completions = [s for f in figures for at, s in f.completions if at < stop_at]
+    claims = [s for f in figures for s in f.claims]
+    lists = [s for f in figures for s in f.lists]
+    starts = [s for f in figures for s in f.starts]
+    errors = [e for f in figures for e in f.errors]
+    conflicts = sum(f.conflicts for f in figures)
+    rate = len(completions) / args.duration
+    instances = stored["ended"] / args.duration
+    p50 = percentile(completions, 50)
+    p99 = percentile(completions, 99)
+    print(f"baseline, bare HTTP round trip:   {summary_ms(bare)}")
+    print(f"complete (POST .../complete):     {summary_ms(completions)}")
+    print(f"claim (POST .../claim):           {summary_ms(claims)}")
+    print(f"worklist (GET /api/tasks):        {summary_ms(lists)}")
+    print(f"start (POST /api/instances):      {summary_ms(starts)}")
+    print(f"claim conflicts (409):            {conflicts}; errors: {len(errors)}")
+    for line in sorted(set(errors))[:5]:
+        print(f"  e.g. {line}")
+    if stored["job_latency"]:
+        print(f"notify.sms job, created->done:    {summary_ms(stored['job_latency'])}")
+    print(
+        f"jobs by state at the end:         {stored['job_states']}; incidents {stored['incidents']}"
+    )
+    print(
+        f"task completions/s: {rate:.1f} (goal >= 300: {rate / 300:.2f}x, "
+        f"{verdict(rate, 300, lower_is_better=False)})"
+    )
+    print(
+        f"instances/s (completed in window, {len(USER_TASKS)} tasks + 1 job each): "
+        f"{instances:.1f} (goal >= 30: {instances / 30:.2f}x, "
+        f"{verdict(instances, 30, lower_is_better=False)})"
+    )
+    print(
+        f"completion latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
+        f"(goal p99 < 100 ms: {p99 / 0.1:.2f}x, {verdict(p99, 0.1)}); "
+        f"p50 is {p50 / percentile(bare, 50):.1f}x a bare round trip"
+    )
+    busy = (busy_after - busy_before) / max(1.0, total_after - total_before)
+    print(
+        f"CPU in the measured window: machine {busy * 100:.0f}% busy (all processes, both "
+        f"cores); clients {client_cpu:.1f} s"
+    )
+    for process in processes.started:
+        used = cpu[process.pid]
+        name = " ".join(str(a) for a in process.args[1:3])
+        per = used / len(completions) * 1000 if completions else float("nan")
+        print(
+            f"  {name}: {used:.1f} CPU s = {used / args.duration * 100:.0f}% of one core, "
+            f"{per:.1f} CPU ms per task completion"
+        )
+    print(f"server and worker logs: {logs}")
+    print(f"at the end: {load_note()}")
+    app.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""Issue 12a: what persistence costs. The engine (SQLite and PostgreSQL) against raw
+SpiffWorkflow in memory on the same 10-task reference flow, and one bare commit on the same
+database, so the goal "a persisted step costs at most 2x a raw step plus one commit" can be
+read off one run.
+
+    .venv/bin/python -m bench.persistence [--db sqlite|postgresql|both] [--instances 200]
+                                          [--profile] [--no-pre-ping]
+
+A step is one user-task completion with the engine steps it triggers. Layers measured:
+  raw      SpiffWorkflow 3.2 alone (CamundaParser spec, default script engine), in memory
+  spec     the engine's deployed spec and sandboxed script engine, still in memory
+  document `spec` plus loading and dumping the instance document around every step
+  engine   the whole command: transaction, document, projections, audit, commit
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import re
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import event, select, update
+
+from bench.common import (
+    REFERENCE_KEY,
+    USER_TASKS,
+    add_clerks,
+    database_url,
+    deploy,
+    describe_url,
+    load_note,
+    machine,
+    make_app,
+    open_tasks,
+    reference_bpmn,
+    summary_ms,
+    verdict,
+)
+
+START_DATA = {"decision": "accept"}
+STEPS = len(USER_TASKS)
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
+    return workflow.get_tasks(state=TaskState.READY, manual=True)
+
+
+def run_in_memory(workflow: BpmnWorkflow, step_times: list[float]) -> None:
+    """Drive one instance to its end, timing each completion with its engine steps."""
+    workflow.task_tree.data.update(START_DATA)
+    workflow.do_engine_steps()
+    while not workflow.completed:
+        [task] = ready_user_tasks(workflow)
+        began = time.perf_counter()
+        task.data.update({"note": "ok"})
+        task.run()
+        workflow.do_engine_steps()
+        step_times.append(time.perf_counter() - began)
+
+
+def bench_raw(instances: int) -> tuple[float, list[float]]:
+    """Raw SpiffWorkflow: returns (instances/s, step times)."""
+    parser = CamundaParser()
+    parser.add_bpmn_str(reference_bpmn().encode("utf-8"))
+    spec = parser.get_spec(REFERENCE_KEY)
+    subprocesses = parser.get_subprocess_specs(REFERENCE_KEY)
+    for _ in range(20):
+        run_in_memory(BpmnWorkflow(spec, subprocesses), [])
+    steps: list[float] = []
+    began = time.perf_counter()
+    for _ in range(instances):
+        run_in_memory(BpmnWorkflow(spec, subprocesses), steps)
+    return instances / (time.perf_counter() - began), steps
+
+
+def bench_engine_spec(app: Any, version_id: int, instances: int, documents: bool) -> list[float]:
+    """The engine's own spec and script engine in memory; with `documents`, the instance
+    document is loaded before and dumped after every step as the runner does."""
+    from engine.runtime.history import prune_history
+    from engine.runtime.serializer import dump_workflow, load_workflow
+
+    with app.database.read_session() as session:
+        loaded = app.services.versions.get(session, version_id)
+    script_engine = app.services.script_engine
+    steps: list[float] = []
+    for n in range(instances + 10):
+        workflow = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=script_engine)
+        workflow.task_tree.data.update(START_DATA)
+        workflow.do_engine_steps()
+        document = dump_workflow(workflow)
+        while not workflow.completed:
+            began = time.perf_counter()
+            if documents:
+                workflow = load_workflow(
+                    document, loaded.spec, loaded.subprocess_specs, script_engine
+                )
+            [task] = ready_user_tasks(workflow)
+            task.data.update({"note": "ok"})
+            task.run()
+            workflow.do_engine_steps()
+            if documents:
+                prune_history(workflow)
+                document = dump_workflow(workflow)
+            if n >= 10:
+                steps.append(time.perf_counter() - began)
+    return steps
+
+
+def bench_commit(app: Any, count: int = 500) -> list[float]:
+    """One bare write transaction: update one row and commit, as the runner's sessions do."""
+    from engine.store.models import Sequence
+
+    with app.database.session() as session:
+        if session.get(Sequence, "bench.commit") is None:
+            session.add(Sequence(name="bench.commit", value=0))
+    times: list[float] = []
+    for _ in range(count):
+        began = time.perf_counter()
+        with app.database.write_session() as session:
+            session.execute(
+                update(Sequence)
+                .where(Sequence.name == "bench.commit")
+                .values(value=Sequence.value + 1)
+            )
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def bench_engine(
+    app: Any,
+    actor: Any,
+    instances: int,
+    profile: cProfile.Profile | None,
+    counter: StatementCounter | None = None,
+) -> tuple[float, list[float], list[float]]:
+    """The engine: returns (instances/s, start times, step times). Looking up the next open
+    task (a read the client does) is inside instances/s but outside the step times."""
+    from engine.runtime import commands
+
+    def one(index: int, starts: list[float], steps: list[float]) -> None:
+        began = time.perf_counter()
+        instance = app.start(REFERENCE_KEY, actor, f"BENCH-{index}", dict(START_DATA))
+        starts.append(time.perf_counter() - began)
+        while True:
+            tasks = open_tasks(app, instance.id)
+            if not tasks:
+                return
+            command = commands.CompleteTask(tasks[0], {"note": "ok"})
+            if profile is not None:
+                profile.enable()
+            if counter is not None:
+                counter.on = index >= 0
+            began = time.perf_counter()
+            app.runner.execute(command, actor)
+            steps.append(time.perf_counter() - began)
+            if counter is not None:
+                counter.on = False
+            if profile is not None:
+                profile.disable()
+
+    for index in range(10):
+        one(-index - 1, [], [])
+    starts: list[float] = []
+    steps: list[float] = []
+    began = time.perf_counter()
+    for index in range(instances):
+        one(index, starts, steps)
+    return instances / (time.perf_counter() - began), starts, steps
+
+
+class StatementCounter:
+    """Counts the SQL statements the engine sends, by verb and table, while switched on."""
+
+    def __init__(self, engine: Any) -> None:
+        self.on = False
+        self.kinds: Counter[str] = Counter()
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not self.on:
+            return
+        words = statement.split(None, 1)
+        verb = words[0].upper() if words else "?"
+        table = re.search(r"(?:FROM|INTO|UPDATE)\s+\"?(\w+)", statement, re.IGNORECASE)
+        self.kinds[f"{verb} {table.group(1) if table else ''}".strip()] += 1
+
+
+def document_size(app: Any) -> int:
+    from engine.store.models import Instance
+
+    with app.database.read_session() as session:
+        sizes = list(session.scalars(select(Instance.document).limit(50)))
+    return max(len(s) for s in sizes) if sizes else 0
+
+
+def run_on(kind: str, instances: int, raw_step: float, profile: bool, pre_ping: bool) -> None:
+    url = database_url(kind, "persistence")
+    app = make_app(url) if pre_ping else make_app(url, pool_pre_ping=False)
+    from engine.store.models import DefinitionVersion
+
+    with tempfile.TemporaryDirectory() as folder:
+        deploy(app, Path(folder), REFERENCE_KEY, reference_bpmn())
+    add_clerks(app, ["li"])
+    actor = app.actor("li")
+    with app.database.read_session() as session:
+        version_id = session.scalars(select(DefinitionVersion.id)).one()
+
+    spec_steps = bench_engine_spec(app, version_id, instances, documents=False)
+    doc_steps = bench_engine_spec(app, version_id, instances, documents=True)
+    commits = bench_commit(app)
+    profiler = cProfile.Profile() if profile else None
+    counter = StatementCounter(app.database.engine)
+    rate, starts, steps = bench_engine(app, actor, instances, profiler, counter)
+
+    commit = statistics.median(commits)
+    step = statistics.median(steps)
+    budget = 2 * raw_step + commit
+    print(f"\n== {describe_url(url)} ==")
+    print(f"bare commit (update 1 row):        {summary_ms(commits)}")
+    print(f"engine spec in memory, step:       {summary_ms(spec_steps)}")
+    print(f"  + load/prune/dump document:      {summary_ms(doc_steps)}")
+    print(f"engine start (new instance):       {summary_ms(starts)}")
+    print(f"engine step (complete a task):     {summary_ms(steps)}")
+    print(f"engine instances/s (10 steps each): {rate:.1f}")
+    print(f"largest instance document:         {document_size(app)} bytes")
+    print(
+        f"ratio engine step / raw step:      {step / raw_step:.1f}x "
+        f"(median {step * 1000:.2f} ms vs {raw_step * 1000:.3f} ms)"
+    )
+    print(
+        f"goal: step <= 2 x raw + 1 commit = {budget * 1000:.2f} ms; "
+        f"measured {step * 1000:.2f} ms = {step / budget:.2f}x the budget: {verdict(step, budget)}"
+    )
+    print(
+        "where a step goes (medians): "
+        f"spiff+engine spec {statistics.median(spec_steps) * 1000:.2f} ms, "
+        f"document load/dump {(statistics.median(doc_steps) - statistics.median(spec_steps)) * 1000:.2f} ms, "  # noqa: E501
+        f"transaction/projections/commit {(step - statistics.median(doc_steps)) * 1000:.2f} ms"
+    )
+    per_step = {k: v / len(steps) for k, v in counter.kinds.most_common()}
+    print(
+        f"SQL statements per step: {sum(per_step.values()):.1f} ("
+        + ", ".join(f"{k} {v:.1f}" for k, v in per_step.items())
+        + ")"
+    )
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+        print(f"\n-- profile of the engine steps on {describe_url(url)} (cumulative) --")
+        print(out.getvalue())
+    print(f"at the end: {load_note()}")
+    app.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--instances", type=int, default=200)
+    parser.add_argument("--profile", action="store_true", help="cProfile the engine steps")
+    parser.add_argument(
+        "--no-pre-ping",
+        dest="pre_ping",
+        action="store_false",
+        help="PostgreSQL: connections without pool_pre_ping (an experiment, not the default)",
+    )
+    args = parser.parse_args()
+    print(f"bench.persistence on {machine()}; {args.instances} instances x {STEPS} steps")
+    raw_rate, raw_steps = bench_raw(args.instances)
+    raw_step = statistics.median(raw_steps)
+    print(f"raw SpiffWorkflow step (baseline):  {summary_ms(raw_steps)}")
+    print(f"raw SpiffWorkflow instances/s:      {raw_rate:.1f}")
+    kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    for kind in kinds:
+        run_on(kind, args.instances, raw_step, args.profile, args.pre_ping)
+
+
+if __name__ == "__main__":
+    main()

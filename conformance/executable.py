@@ -36,6 +36,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conformance import CONFORMANCE
 from engine.accounts.actor import SYSTEM, Actor
 from engine.app import Govflow
 from engine.config import Settings
@@ -52,7 +53,7 @@ from engine.runtime.scheduler import Scheduler
 from engine.store.models import HumanTask, Instance, Job, Timer
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "conformance" / "executable"
+CORPUS = CONFORMANCE / "executable"
 DEFAULT_JSON = REPO / "conformance" / "results" / "executable.json"
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 EPOCH = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -23,11 +23,12 @@ from pathlib import Path
 
 from lxml import etree
 
+from conformance import CONFORMANCE
 from engine.bpmn.diagram import read_diagram
 from engine.bpmn.parser import BPMN_NS, SourceFile, parse_sources
 from engine.bpmn.safe_xml import UnsafeXml, parse_xml_bytes
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance" / "miwg"
+CORPUS = CONFORMANCE / "miwg"
 LOADED = ("executable", "viewable")
 
 

@@ -8,14 +8,13 @@ beside the repository (../shared/conformance); without it these tests fail, neve
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 
-from conformance import executable
+from conformance import CONFORMANCE, executable
 from conformance.executable import Row, Template
 
-CORPUS_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
+CORPUS_ROOT = CONFORMANCE
 
 PASSING = [
     # parallel, exclusive and inclusive gateways

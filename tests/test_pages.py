@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from conformance import CONFORMANCE
 from engine.bpmn.diagram import DiagramError, read_diagram, render_svg
 from engine.runtime.attachments import safe_filename
 from tests import bpmn as b
 from tests.api_support import PASSWORD, ApiHarness
 
-MIWG = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "conformance" / "miwg" / "reference"
-)
+MIWG = CONFORMANCE / "miwg" / "reference"
 REFERENCE_MODELS = sorted(MIWG.glob("*.bpmn"))
 
 

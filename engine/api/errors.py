@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import GovflowError, TooManyAttempts, Unauthorized
@@ -65,6 +66,17 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def data_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value (a NUL character in text, a number out of range): the
+    request is at fault, and the transaction was rolled back, so nothing was stored."""
+    origin = getattr(exc, "orig", None) or exc
+    first = str(origin).strip().splitlines()[0] if str(origin).strip() else "invalid value"
+    return JSONResponse(
+        _body("invalid", f"a value in the request cannot be stored or searched: {first}"),
+        status_code=422,
+    )
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -76,4 +88,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GovflowError, govflow_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DataError, data_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -46,7 +46,7 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_fifty_clerks_for_a_minute(app, gf, database_url):
+def test_fifty_clerks_at_once(app, gf, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("the soak runs in the PostgreSQL pass of the suite")
     seconds = float(os.environ.get("GOVFLOW_SOAK_SECONDS", "60"))
@@ -84,21 +84,45 @@ def test_fifty_clerks_for_a_minute(app, gf, database_url):
                         )
                 return response
 
+            def finish_open_task(case_id: str) -> bool:
+                """Claim and complete the case's open task, if it has one yet."""
+                detail = call("GET", f"/api/instances/{case_id}")
+                if detail.status_code != 200:
+                    return False
+                for task in detail.json()["tasks"]:
+                    if task["state"] != "open":
+                        continue
+                    if call("POST", f"/api/tasks/{task['id']}/claim").status_code == 200:
+                        call("POST", f"/api/tasks/{task['id']}/complete", json={"data": {}})
+                        return True
+                return False
+
             while time.monotonic() < stop:
+                # a clerk takes a case from the counter to its end: start, accept, and once the
+                # SMS job has run, approve; colleagues' queues give the 409s of shared work
                 case = call(
                     "POST",
                     "/api/instances",
                     json={"definition_key": "soak", "variables": {"sms_to": "13800138000"}},
                 )
-                if case.status_code == 201:
-                    with lock:
-                        started.append(case.json()["id"])
-                queue = call("GET", "/api/tasks", params={"scope": "group", "limit": 20})
-                if queue.status_code != 200:
+                if case.status_code != 201:
                     continue
-                for task in queue.json()[:2]:
-                    if call("POST", f"/api/tasks/{task['id']}/claim").status_code == 200:
-                        call("POST", f"/api/tasks/{task['id']}/complete", json={"data": {}})
+                case_id = case.json()["id"]
+                with lock:
+                    started.append(case_id)
+                done = 0
+                for _ in range(40):
+                    if done == 2 or time.monotonic() > stop + 60:
+                        break
+                    if finish_open_task(case_id):
+                        done += 1
+                    else:
+                        time.sleep(0.05)
+                queue = call("GET", "/api/tasks", params={"scope": "group", "limit": 5})
+                if queue.status_code == 200:
+                    for task in queue.json()[:1]:
+                        if call("POST", f"/api/tasks/{task['id']}/claim").status_code == 200:
+                            call("POST", f"/api/tasks/{task['id']}/complete", json={"data": {}})
 
     try:
         threads = [threading.Thread(target=clerk, args=(i,)) for i in range(CLIENTS)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import FastAPI
 
 from engine import web
@@ -21,6 +22,8 @@ from engine.api.routes import (
     work_orders,
 )
 from engine.app import Govflow
+
+API_THREADS = 32
 
 
 def create_app(govflow: Govflow | None = None) -> FastAPI:
@@ -51,6 +54,13 @@ def create_app(govflow: Govflow | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     web.install(app)
+
+    @app.on_event("startup")
+    async def limit_request_threads() -> None:
+        """At most API_THREADS requests run at once; with two pooled connections each they
+        can never all wait for a connection (the pool holds 80)."""
+        anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
+
     app.add_middleware(
         BodyLimit,
         json_limit=govflow.settings.max_json_bytes,

@@ -38,8 +38,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # a command may open a second (read) session while it holds its write session, so the
+    # pool must hold two connections per request thread (see engine.api.app) plus workers'
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 60)
     return create_engine(url, **kwargs)
 
 

@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from engine.runtime.runner import ENDED
 from engine.store.db import Database
 from engine.store.models import ArchivedDocument, AuditEvent, Instance
-
-ENDED = ("completed", "cancelled")
 
 
 @dataclass

@@ -89,6 +89,15 @@ def _live(query: Any, definition_key: str | None) -> Any:
     return query.where(Instance.definition_key == definition_key) if definition_key else query
 
 
+def _with_heads(
+    session: Session, model: Any, condition: Any, order: Any, key: str | None, limit: int
+) -> list[tuple[Any, _Head]]:
+    """Rows of `model` on live cases that meet `condition`, oldest first, each with its case."""
+    query = select(model, *HEAD).join(Instance, Instance.id == model.instance_id).where(condition)
+    found = session.execute(_live(query, key).order_by(order).limit(limit)).all()
+    return [(r[0], _Head(*r[1:])) for r in found]
+
+
 def _case(row: Any, reason: str, since: datetime, detail: str, action: str, **kw: Any) -> StuckCase:
     return StuckCase(
         row.id,
@@ -131,27 +140,21 @@ def detect(
 
 
 def _incidents(session: Session, key: str | None, wanted: set[str], limit: int) -> list[StuckCase]:
-    query = _live(
-        select(Incident, *HEAD)
-        .join(Instance, Instance.id == Incident.instance_id)
-        .where(Incident.resolved_at.is_(None)),
-        key,
-    )
+    condition = Incident.resolved_at.is_(None)
     if wanted == {"failed_job"}:
-        query = query.where(Incident.kind == "job")
+        condition = and_(condition, Incident.kind == "job")
     elif "failed_job" not in wanted:
-        query = query.where(Incident.kind != "job")
-    found = session.execute(query.order_by(Incident.created_at).limit(limit)).all()
-    rows = [r[0] for r in found]
-    instances = {r[1]: _Head(*r[1:]) for r in found}
+        condition = and_(condition, Incident.kind != "job")
+    found = _with_heads(session, Incident, condition, Incident.created_at, key, limit)
+    instances = {incident.instance_id: head for incident, head in found}
     out: list[StuckCase] = []
     other: dict[str, list[Incident]] = defaultdict(list)
-    for incident in rows:
+    for incident, head in found:
         if incident.kind == "job":
             if "failed_job" in wanted:
                 out.append(
                     _case(
-                        instances[incident.instance_id],
+                        head,
                         "failed_job",
                         incident.created_at,
                         f"the job at {incident.element_id} failed: {incident.message[:300]}",
@@ -191,25 +194,13 @@ def _jobs(
     session: Session, key: str | None, now: datetime, limits: Thresholds, limit: int
 ) -> list[StuckCase]:
     cutoff = now - timedelta(minutes=limits.job_pending_minutes)
-    found = session.execute(
-        _live(
-            select(Job, *HEAD)
-            .join(Instance, Instance.id == Job.instance_id)
-            .where(
-                or_(
-                    and_(Job.state == "pending", Job.next_run_at < cutoff),
-                    and_(Job.state == "running", Job.lease_until < cutoff),
-                )
-            ),
-            key,
-        )
-        .order_by(Job.next_run_at)
-        .limit(limit)
-    ).all()
-    rows = [r[0] for r in found]
-    instances = {r[1]: _Head(*r[1:]) for r in found}
+    condition = or_(
+        and_(Job.state == "pending", Job.next_run_at < cutoff),
+        and_(Job.state == "running", Job.lease_until < cutoff),
+    )
+    found = _with_heads(session, Job, condition, Job.next_run_at, key, limit)
     out = []
-    for job in rows:
+    for job, head in found:
         if job.state == "pending":
             since = job.next_run_at
             detail = (
@@ -224,7 +215,7 @@ def _jobs(
             )
         out.append(
             _case(
-                instances[job.instance_id],
+                head,
                 "job_without_worker",
                 since,
                 detail,
@@ -241,30 +232,17 @@ def _timers(
     session: Session, key: str | None, now: datetime, limits: Thresholds, limit: int
 ) -> list[StuckCase]:
     cutoff = now - timedelta(minutes=limits.timer_lag_minutes)
-    found = session.execute(
-        _live(
-            select(Timer, *HEAD)
-            .join(Instance, Instance.id == Timer.instance_id)
-            .where(
-                or_(
-                    and_(Timer.state == "waiting", Timer.due_at < cutoff),
-                    and_(Timer.state == "firing", Timer.fired_at < cutoff),
-                )
-            ),
-            key,
-        )
-        .order_by(Timer.due_at)
-        .limit(limit)
-    ).all()
-    rows = [r[0] for r in found]
-    instances = {r[1]: _Head(*r[1:]) for r in found}
+    condition = or_(
+        and_(Timer.state == "waiting", Timer.due_at < cutoff),
+        and_(Timer.state == "firing", Timer.fired_at < cutoff),
+    )
+    found = _with_heads(session, Timer, condition, Timer.due_at, key, limit)
     out = []
-    for timer in rows:
-        assert timer.instance_id is not None
+    for timer, head in found:
         lag = (now - timer.due_at).total_seconds() / 60
         out.append(
             _case(
-                instances[timer.instance_id],
+                head,
                 "timer_not_fired",
                 timer.due_at,
                 f"timer {timer.element_id} was due {lag:.0f} minutes ago and has not fired",
@@ -277,29 +255,17 @@ def _timers(
 
 
 def _unclaimed(session: Session, key: str | None, now: datetime, limit: int) -> list[StuckCase]:
-    found = session.execute(
-        _live(
-            select(HumanTask, *HEAD)
-            .join(Instance, Instance.id == HumanTask.instance_id)
-            .where(
-                HumanTask.state == "open",
-                HumanTask.assignee.is_(None),
-                HumanTask.due_at < now,
-            ),
-            key,
-        )
-        .order_by(HumanTask.due_at)
-        .limit(limit)
-    ).all()
-    rows = [r[0] for r in found]
-    instances = {r[1]: _Head(*r[1:]) for r in found}
+    condition = and_(
+        HumanTask.state == "open", HumanTask.assignee.is_(None), HumanTask.due_at < now
+    )
+    found = _with_heads(session, HumanTask, condition, HumanTask.due_at, key, limit)
     out = []
-    for task in rows:
+    for task, head in found:
         assert task.due_at is not None
         groups = ", ".join(task.candidate_groups or []) or "its candidates"
         out.append(
             _case(
-                instances[task.instance_id],
+                head,
                 "task_unclaimed_overdue",
                 task.due_at,
                 f"task {task.name or task.element_id} was due {task.due_at:%Y-%m-%d %H:%M} UTC "

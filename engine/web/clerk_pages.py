@@ -12,9 +12,9 @@ from starlette.datastructures import UploadFile
 
 from engine.accounts.actor import Actor
 from engine.errors import GovflowError, InvalidInput, NotFound
-from engine.runtime import attachments, clock, commands, queries
+from engine.runtime import attachments, clock, commands, comments, queries
 from engine.runtime.forms import form_name, validate_submission
-from engine.store.models import Attachment, AuditEvent, Instance, TaskComment
+from engine.store.models import Attachment, Instance, TaskComment
 from engine.web.common import back, checked_form, error_page, govflow_of, page_actor, render
 from engine.web.form_fields import build_fields, errors_by_path, read_submission
 
@@ -86,30 +86,8 @@ def _comment(request: Request, actor: Actor, task_id: str, body: str) -> Redirec
     body = body.strip()
     if not body or len(body) > 2000:
         raise InvalidInput("a comment has 1 to 2000 characters")
-    govflow = govflow_of(request)
-    with govflow.database.session() as session:
-        task = queries.get_task(session, actor, task_id)
-        now = clock.now()
-        session.add(
-            TaskComment(
-                task_id=task_id,
-                instance_id=task.instance_id,
-                author=actor.username,
-                body=body,
-                created_at=now,
-            )
-        )
-        session.add(
-            AuditEvent(
-                at=now,
-                actor=actor.username,
-                command="comment",
-                instance_id=task.instance_id,
-                task_id=task_id,
-                element_id=task.element_id,
-                data={"body": body},
-            )
-        )
+    with govflow_of(request).database.session() as session:
+        comments.add_comment(session, actor, task_id, body)
     return back(f"/tasks/{task_id}#comments", "已添加备注")
 
 

@@ -19,9 +19,9 @@ from engine.api.schemas import (
     TaskOut,
 )
 from engine.app import Govflow
-from engine.runtime import clock, commands, queries
+from engine.runtime import clock, commands, comments, queries
 from engine.runtime.forms import form_name
-from engine.store.models import AuditEvent, Instance, TaskComment
+from engine.store.models import Instance, TaskComment
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -179,28 +179,7 @@ def add_comment(
 ) -> CommentOut:
     """Leave a note on a task for colleagues; kept with the case history."""
     with govflow.database.session() as session:
-        task = queries.get_task(session, actor, task_id)
-        now = clock.now()
-        comment = TaskComment(
-            task_id=task_id,
-            instance_id=task.instance_id,
-            author=actor.username,
-            body=body.body,
-            created_at=now,
-        )
-        session.add(comment)
-        session.add(
-            AuditEvent(
-                at=now,
-                actor=actor.username,
-                command="comment",
-                instance_id=task.instance_id,
-                task_id=task_id,
-                element_id=task.element_id,
-                data={"body": body.body},
-            )
-        )
-        session.flush()
+        comment = comments.add_comment(session, actor, task_id, body.body)
         return CommentOut(
             id=comment.id,
             task_id=task_id,

@@ -113,3 +113,25 @@ def test_logging_out_revokes_the_session_token_for_good(web):
 )
 def test_attachment_names_lose_path_tricks(raw: str, safe: str):
     assert safe_filename(raw) == safe
+
+
+def test_a_comment_left_on_the_task_page_shows_there_and_in_the_audit(web, gf, app):
+    gf.deploy(
+        b.doc(
+            "commented",
+            b.start(),
+            b.user("review", "审核", candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "review", "end"),
+        )
+    )
+    case = gf.start("commented").id
+    task = gf.task(case, "review")
+    csrf = _login(web, "li")
+    posted = web.client.post(
+        f"/tasks/{task.id}/comment", data={"_csrf": csrf, "body": "请补充租赁合同"}
+    )
+    assert posted.status_code == 200 and "已添加备注" in posted.text
+    assert "请补充租赁合同" in web.client.get(f"/tasks/{task.id}").text
+    history = [h["command"] for h in gf.detail(case)["history"]]
+    assert "comment" in history

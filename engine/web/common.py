@@ -99,7 +99,10 @@ def render(
 
 
 def back(url: str, message: str | None = None) -> RedirectResponse:
-    target = url if message is None else f"{url}{'&' if '?' in url else '?'}msg={quote(message)}"
+    if message is None:
+        return RedirectResponse(url, status_code=303)
+    path, hash_mark, fragment = url.partition("#")  # the message goes before any fragment
+    target = f"{path}{'&' if '?' in path else '?'}msg={quote(message)}{hash_mark}{fragment}"
     return RedirectResponse(target, status_code=303)
 
 

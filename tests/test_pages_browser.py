@@ -134,6 +134,9 @@ def login(page: Any, site: str, username: str) -> None:
     """With the keyboard only, as a counter clerk would."""
     page.goto(f"{site}/")
     assert "/login" in page.url
+    # autofocus is applied at the next rendering step, which can come after "load": typing
+    # before it lost the first letters (a CI run failed on "ops_wang"), so wait for the focus.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
     page.keyboard.type(username)  # the user name field has the focus
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)

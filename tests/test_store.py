@@ -10,7 +10,9 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.app import Govflow
 from engine.cli import main
+from engine.runtime import queries
 from engine.store import schema
+from tests import bpmn as b
 
 
 def test_a_fresh_database_is_created_at_the_current_revision(app):
@@ -67,3 +69,29 @@ def test_the_database_runs_the_way_the_runner_expects(app):
                 connection.exec_driver_sql("SHOW transaction_isolation").scalar()
                 == "read committed"
             )
+
+
+def test_open_tasks_keep_their_worklist_order_across_the_0010_upgrade(gf, app):
+    """0010 copies each open task's sort keys into its candidate rows; a queue made before
+    it must come out of the upgrade in the same order."""
+    gf.deploy(
+        b.doc(
+            "queued",
+            b.start(),
+            b.user(
+                "work", "办理", candidateGroups="amr", dueDate="${now() + timedelta(days=days)}"
+            ),
+            b.end(),
+            *b.chain("start", "work", "end"),
+        )
+    )
+    clerk = gf.clerk("li", "amr")
+    started = {days: gf.start("queued", days=days).id for days in (6, 4, 2, 5, 1, 3)}
+    with app.database.engine.begin() as connection:
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")
+    schema.upgrade(app.database)
+    with app.database.session() as session:
+        first_two = queries.list_tasks(session, clerk, "group", limit=2)
+    assert [t.instance_id for t in first_two] == [started[1], started[2]]

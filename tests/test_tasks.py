@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.errors import Conflict, Forbidden, InvalidInput
-from engine.runtime import clock, commands
+from engine.runtime import clock, commands, queries
 from tests import bpmn as b
 
 TWO_STEP = b.doc(
@@ -207,3 +207,53 @@ def test_an_assignment_expression_that_fails_raises_an_incident_on_that_task(gf,
     assert "missing_variable" in incident["message"]
     # the task is still there for the department to pick up
     assert gf.task(instance.id, "t").candidate_groups == ["amr"]
+
+
+def test_a_clerk_in_two_departments_sees_the_soonest_due_first_across_both(gf, people):
+    """The worklist merges the clerk's departments and personal candidacy in one order:
+    due date (none last), then priority, then age; `limit` cuts that merged order."""
+    gf.deploy(
+        b.doc(
+            "queued",
+            b.start(),
+            b.user(
+                "work",
+                "办理",
+                candidateGroups="${dept}",
+                candidateUsers="${person}",
+                dueDate="${now() + timedelta(days=days) if days is not None else None}",
+                priority="${prio}",
+            ),
+            b.end(),
+            *b.chain("start", "work", "end"),
+        )
+    )
+    both = gf.clerk("zhao", "amr", "tax")
+    moment = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
+    frozen = clock.FrozenClock(moment)
+    cases = {}
+    with clock.use_clock(frozen):
+        for name, dept, person, days, prio in [
+            ("amr_3d", "amr", "", 3, 50),
+            ("tax_1d", "tax", "", 1, 50),
+            ("amr_none", "amr", "", None, 90),
+            ("center_1d", "center", "", 1, 50),  # not zhao's
+            ("mine_2d", "center", "zhao", 2, 50),  # zhao is a candidate user
+            ("amr_1d_urgent", "amr", "", 1, 80),
+        ]:
+            cases[name] = gf.start("queued", dept=dept, person=person, days=days, prio=prio).id
+        by_id = {gf.task(i, "work").id: n for n, i in cases.items()}
+
+        def names(**filters):
+            with gf.app.database.session() as session:
+                rows = queries.list_tasks(session, both, "group", **filters)
+                return [by_id[r.id] for r in rows]
+
+        assert names() == ["amr_1d_urgent", "tax_1d", "mine_2d", "amr_3d", "amr_none"]
+        assert names(limit=3) == ["amr_1d_urgent", "tax_1d", "mine_2d"]
+        assert names(group="tax") == ["tax_1d"]
+        frozen.advance(timedelta(days=2, hours=12))
+        assert names(overdue=True) == ["amr_1d_urgent", "tax_1d", "mine_2d"]
+        assert names(overdue=False) == ["amr_3d", "amr_none"]
+        gf.complete(gf.task(cases["tax_1d"], "work").id, both)
+        assert names(limit=2) == ["amr_1d_urgent", "mine_2d"]

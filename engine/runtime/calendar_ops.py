@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from engine.accounts.actor import Actor
 from engine.errors import Forbidden, GovflowError
@@ -20,7 +20,7 @@ from engine.runtime import clock, clocks
 from engine.runtime.deadlines import recompute
 from engine.runtime.scheduler import RecalculateTimer
 from engine.runtime.workcalendar import YearFile, set_day, store_year
-from engine.store.models import AuditEvent, HumanTask, SlaClock, Timer
+from engine.store.models import AuditEvent, HumanTask, SlaClock, TaskCandidate, Timer
 
 if TYPE_CHECKING:
     from engine.app import Govflow
@@ -84,6 +84,11 @@ def recompute_provisional(govflow: Govflow, actor: Actor) -> dict[str, int]:
                 moved["still_provisional"] += 1
                 continue
             task.due_at, task.due_provisional_year = recompute(task.due_basis, calendar)
+            session.execute(
+                update(TaskCandidate)
+                .where(TaskCandidate.task_id == task.id)
+                .values(due_at=task.due_at)
+            )
             moved["tasks"] += 1
         for row in session.scalars(
             select(SlaClock).where(

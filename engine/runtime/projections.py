@@ -237,10 +237,11 @@ def sync_human_tasks(
             )
         )
         session.flush()
+        sort_keys = {"due_at": resolved.due_at, "priority": resolved.priority, "created_at": now}
         for group in resolved.candidate_groups:
-            session.add(TaskCandidate(task_id=task_id, kind="group", value=group))
+            session.add(TaskCandidate(task_id=task_id, kind="group", value=group, **sort_keys))
         for user in resolved.candidate_users:
-            session.add(TaskCandidate(task_id=task_id, kind="user", value=user))
+            session.add(TaskCandidate(task_id=task_id, kind="user", value=user, **sort_keys))
     return problems
 
 

@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
@@ -73,6 +73,51 @@ def task_to_dict(
     }
 
 
+def _due_filters(due_at: Any, overdue: bool | None, due_soon_until: datetime | None) -> list[Any]:
+    """The worklist's due-date filters on a `due_at` column (the task's or its candidates')."""
+    filters: list[Any] = []
+    if overdue is not None:
+        now = clock.now()
+        filters.append(
+            and_(due_at.is_not(None), due_at < now)
+            if overdue
+            else or_(due_at.is_(None), due_at >= now)
+        )
+    if due_soon_until is not None:
+        filters += [due_at.is_not(None), due_at >= clock.now(), due_at <= due_soon_until]
+    return filters
+
+
+def _queue_heads(
+    ranges: list[tuple[str, str]],
+    limit: int,
+    overdue: bool | None,
+    due_soon_until: datetime | None,
+) -> Any:
+    """The first `limit` task ids of each candidate range in worklist order, read from
+    `ix_task_candidates_queue` (an index walk that stops early, whatever the queue's size).
+    The first `limit` of the merged ranges are among these."""
+    parts = []
+    for kind, value in ranges:
+        head = (
+            select(TaskCandidate.task_id)
+            .where(
+                TaskCandidate.kind == kind,
+                TaskCandidate.value == value,
+                *_due_filters(TaskCandidate.due_at, overdue, due_soon_until),
+            )
+            .order_by(
+                TaskCandidate.due_at.asc().nulls_last(),
+                TaskCandidate.priority.desc(),
+                TaskCandidate.created_at,
+            )
+            .limit(limit)
+            .subquery()
+        )
+        parts.append(select(head.c.task_id))
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
 def list_tasks(
     session: Session,
     actor: Actor,
@@ -90,6 +135,7 @@ def list_tasks(
         raise InvalidInput(f"scope must be one of {', '.join(TASK_SCOPES)}")
     if state not in TASK_STATES:
         raise InvalidInput(f"state must be one of {', '.join(TASK_STATES)}")
+    limit = max(1, min(limit, 1000))
     query = select(HumanTask)
     if state != "any":
         query = query.where(HumanTask.state == state)
@@ -101,13 +147,20 @@ def list_tasks(
             if group not in groups and not actor.has_role("ops", "admin"):
                 raise Forbidden(f"{actor.username} is not in department {group!r}")
             groups = {group}
-        candidate = or_(
-            and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(groups))),
-            and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username)
-            if group is None
-            else False,
-        )
-        query = query.where(exists().where(TaskCandidate.task_id == HumanTask.id).where(candidate))
+        ranges = [("group", g) for g in sorted(groups)]
+        if group is None:
+            ranges.append(("user", actor.username))
+        if state == "open" and not q:
+            # Candidate rows exist only for open tasks and carry the sort keys.
+            heads = _queue_heads(ranges, limit, overdue, due_soon_until)
+            query = query.where(HumanTask.id.in_(heads))
+        else:
+            candidate = or_(
+                *(and_(TaskCandidate.kind == k, TaskCandidate.value == v) for k, v in ranges)
+            )
+            query = query.where(
+                exists().where(TaskCandidate.task_id == HumanTask.id).where(candidate)
+            )
     else:
         if not actor.has_role("ops", "admin"):
             raise Forbidden("listing all tasks needs the ops or admin role")
@@ -119,19 +172,7 @@ def list_tasks(
                     TaskCandidate.value == group,
                 )
             )
-    if overdue is not None:
-        now = clock.now()
-        query = query.where(
-            and_(HumanTask.due_at.is_not(None), HumanTask.due_at < now)
-            if overdue
-            else or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now)
-        )
-    if due_soon_until is not None:
-        query = query.where(
-            HumanTask.due_at.is_not(None),
-            HumanTask.due_at >= clock.now(),
-            HumanTask.due_at <= due_soon_until,
-        )
+    query = query.where(*_due_filters(HumanTask.due_at, overdue, due_soon_until))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
@@ -142,11 +183,10 @@ def list_tasks(
             )
         )
     query = query.order_by(
-        HumanTask.due_at.is_(None),
-        HumanTask.due_at,
+        HumanTask.due_at.asc().nulls_last(),
         HumanTask.priority.desc(),
         HumanTask.created_at,
-    ).limit(max(1, min(limit, 1000)))
+    ).limit(limit)
     return list(session.scalars(query))
 
 

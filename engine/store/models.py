@@ -154,6 +154,7 @@ class Instance(Base):
         Index("ix_instances_status_definition", "status", "definition_key"),
         Index("ix_instances_business_key", "business_key"),
         Index("ix_instances_ended_at", "ended_at"),
+        Index("ix_instances_started", text("started_at DESC"), text("id DESC")),
         Index(
             "ix_instances_live_updated",
             "updated_at",
@@ -251,16 +252,33 @@ class HumanTask(Base):
 
 
 class TaskCandidate(Base):
-    """One row per candidate group or user of an open task, so worklists are index lookups."""
+    """One row per candidate group or user of an open task, so worklists are index lookups.
+
+    The task's sort keys are copied here so that a department's worklist is a walk of
+    `ix_task_candidates_queue` in worklist order that stops after `limit` rows, instead of
+    sorting every open task of the department (see docs/performance.md).
+    """
 
     __tablename__ = "task_candidates"
-    __table_args__ = (Index("ix_task_candidates_lookup", "kind", "value"),)
+    __table_args__ = (
+        Index(
+            "ix_task_candidates_queue",
+            "kind",
+            "value",
+            "due_at",
+            text("priority DESC"),
+            "created_at",
+        ),
+    )
 
     task_id: Mapped[str] = mapped_column(
         ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
+    created_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ElementState(Base):

@@ -10,11 +10,23 @@ Each is small and named after the file shape that needs it:
 - standard `bpmn:loopDataInputRef` multi-instance is parsed the BPMN way even by the Camunda
   parser, which only knows `camunda:collection`;
 - a file that declares UTF-8 but is written in another encoding, or whose namespace URIs hold
-  spaces, is repaired before parsing (see engine.bpmn.safe_xml).
+  spaces, is repaired before parsing (see engine.bpmn.safe_xml);
+- an element whose id is `Start`, `End` or `Root` (names SpiffWorkflow gives its own task specs
+  in every process) is renamed `Start_`, `End_`, `Root_`, with every reference to it, the
+  diagram's included;
+- an `inputDataItem`/`outputDataItem` with a `name` and no `id` (as Camunda and Flowable write
+  them) uses its name as the variable, as those engines do;
+- a process or subprocess without an end event ends where its flow ends (BPMN 10.5.3, and
+  Camunda runs such models): an end event is added, with a flow from each node that has no
+  outgoing flow, because SpiffWorkflow only finishes a process at an end event;
+- Flowable's and Activiti's `collection`/`elementVariable` multi-instance attributes (and
+  Camunda's `collection` without an `elementVariable`) become the standard
+  `loopDataInputRef`/`inputDataItem`: one instance per item of the collection.
 """
 
 from __future__ import annotations
 
+import re
 from copy import deepcopy
 from typing import Any
 
@@ -47,9 +59,13 @@ def normalize_references(root: etree._Element, filename: str) -> list[Problem]:
                 defined[kind].add(node.get("id"))
                 if not node.get("name"):  # Spiff keys events by name; an unnamed one is lost
                     node.set("name", node.get("id") or "")
+    _rename_reserved_ids(root)
     _give_ids(root)
+    _give_item_ids(root)
+    _standard_collections(root)
     _give_data_stores(root)
     _give_implicit_starts(root)
+    _give_implicit_ends(root)
     problems: list[Problem] = []
     for node in root.iter():
         if not isinstance(node.tag, str):
@@ -86,6 +102,108 @@ def normalize_references(root: etree._Element, filename: str) -> list[Problem]:
                 )
             )
     return problems
+
+
+RESERVED_IDS = ("Start", "End", "Root")
+ID_REFERENCE_ATTRIBUTES = (
+    "sourceRef",
+    "targetRef",
+    "default",
+    "attachedToRef",
+    "bpmnElement",
+    "activityRef",
+    "processRef",
+    "calledElement",
+)
+ID_REFERENCE_ELEMENTS = ("incoming", "outgoing", "flowNodeRef", "sourceRef", "targetRef")
+
+
+def _rename_reserved_ids(root: etree._Element) -> None:
+    """SpiffWorkflow names two task specs of every process `Start` and `End` (and the tree's
+    root `Root`); a BPMN element with such an id replaces one of them and the process cannot
+    start ("No output task connected"). Such elements get another id, and every reference
+    follows."""
+    ids = {n.get("id") for n in root.iter() if isinstance(n.tag, str) and n.get("id")}
+    renamed: dict[str, str] = {}
+    for reserved in RESERVED_IDS:
+        if reserved not in ids:
+            continue
+        new = f"{reserved}_"
+        while new in ids:
+            new += "_"
+        ids.add(new)
+        renamed[reserved] = new
+    if not renamed:
+        return
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        if node.get("id") in renamed:
+            node.set("id", renamed[node.get("id") or ""])
+        for attribute in ID_REFERENCE_ATTRIBUTES:
+            value = node.get(attribute)
+            if value in renamed:
+                node.set(attribute, renamed[value or ""])
+        if etree.QName(node).localname in ID_REFERENCE_ELEMENTS and node.text:
+            text = node.text.strip()
+            if text in renamed:
+                node.text = renamed[text]
+
+
+def _give_item_ids(root: etree._Element) -> None:
+    """Camunda and Flowable name a multi-instance element variable with `name` alone
+    (`<inputDataItem name="assignee"/>`); SpiffWorkflow reads the variable from `id`."""
+    for kind in ("inputDataItem", "outputDataItem"):
+        for node in root.iter(f"{{{BPMN_NS}}}{kind}"):
+            if not node.get("id") and node.get("name"):
+                node.set("id", node.get("name") or "")
+
+
+ENGINE_NAMESPACES = (
+    CAMUNDA_MODEL_NS,
+    "http://activiti.org/bpmn",
+    "http://flowable.org/bpmn",
+)
+_PLAIN_NAME = re.compile(r"^\s*(?:\$\{\s*)?([A-Za-z_][\w]*)\s*\}?\s*$")
+
+
+def _standard_collections(root: etree._Element) -> None:
+    """`flowable:collection="items" flowable:elementVariable="item"` is standard multi-instance
+    over the variable `items`; it is written as such so the BPMN parser reads it."""
+    for loop in root.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
+        if loop.find(f"{{{BPMN_NS}}}loopDataInputRef") is not None:
+            continue
+        if loop.find(f"{{{BPMN_NS}}}loopCardinality") is not None:
+            continue
+        for namespace in ENGINE_NAMESPACES:
+            collection = loop.get(f"{{{namespace}}}collection")
+            if collection is None:
+                continue
+            element = loop.get(f"{{{namespace}}}elementVariable")
+            if namespace == CAMUNDA_MODEL_NS and element:
+                break  # the Camunda parser's own reading
+            match = _PLAIN_NAME.match(collection)
+            if match is None:
+                break  # an expression: left to the parser, which reports it
+            del loop.attrib[f"{{{namespace}}}collection"]
+            reference = etree.Element(f"{{{BPMN_NS}}}loopDataInputRef")
+            reference.text = match.group(1)
+            position = 0
+            for index, child in enumerate(loop):
+                if isinstance(child.tag, str) and etree.QName(child).localname in (
+                    "documentation",
+                    "extensionElements",
+                    "loopCardinality",
+                ):
+                    position = index + 1
+            loop.insert(position, reference)
+            if element:
+                del loop.attrib[f"{{{namespace}}}elementVariable"]
+                item = etree.Element(f"{{{BPMN_NS}}}inputDataItem")
+                item.set("id", element)
+                item.set("name", element)
+                reference.addnext(item)
+            break
 
 
 def _give_ids(root: etree._Element) -> None:
@@ -167,6 +285,61 @@ def _give_implicit_starts(root: etree._Element) -> None:
             incoming = etree.Element(f"{{{BPMN_NS}}}incoming")
             incoming.text = flow_id
             node.insert(0, incoming)
+
+
+def dead_ends(scope: etree._Element) -> list[etree._Element]:
+    """The flow nodes of a process or subprocess where a token's path ends without an end
+    event: no outgoing sequence flow, and not a compensation handler, an event subprocess
+    or a link throw (which continues at its catch)."""
+    children = [c for c in scope if isinstance(c.tag, str)]
+    sources = {c.get("sourceRef") for c in children if etree.QName(c).localname == "sequenceFlow"}
+    ends: list[etree._Element] = []
+    for node in children:
+        kind = etree.QName(node).localname
+        if kind not in FLOW_NODES and kind not in ("startEvent", "boundaryEvent"):
+            continue
+        if kind == "endEvent" or not node.get("id") or node.get("id") in sources:
+            continue
+        if node.get("isForCompensation") == "true" or node.get("triggeredByEvent") == "true":
+            continue
+        if node.find(f"{{{BPMN_NS}}}linkEventDefinition") is not None:
+            continue
+        if kind == "boundaryEvent" and (
+            node.find(f"{{{BPMN_NS}}}compensateEventDefinition") is not None
+        ):
+            continue
+        ends.append(node)
+    return ends
+
+
+def _give_implicit_ends(root: etree._Element) -> None:
+    """A process or subprocess with no end event gets one, reached from each dead end."""
+    scopes = list(root.iter(f"{{{BPMN_NS}}}process"))
+    for kind in ("subProcess", "transaction"):
+        scopes.extend(root.iter(f"{{{BPMN_NS}}}{kind}"))
+    for scope in scopes:
+        if scope.find(f"{{{BPMN_NS}}}endEvent") is not None:
+            continue
+        ends = dead_ends(scope)
+        if not ends:
+            continue
+        end_id = f"{scope.get('id')}_implicit_end"
+        end = etree.SubElement(scope, f"{{{BPMN_NS}}}endEvent")
+        end.set("id", end_id)
+        for node in ends:
+            flow_id = f"{node.get('id')}_to_{end_id}"
+            flow = etree.SubElement(scope, f"{{{BPMN_NS}}}sequenceFlow")
+            flow.set("id", flow_id)
+            flow.set("sourceRef", node.get("id") or "")
+            flow.set("targetRef", end_id)
+            etree.SubElement(end, f"{{{BPMN_NS}}}incoming").text = flow_id
+            outgoing = etree.Element(f"{{{BPMN_NS}}}outgoing")
+            outgoing.text = flow_id
+            incoming = node.findall(f"{{{BPMN_NS}}}incoming")
+            if incoming:
+                incoming[-1].addnext(outgoing)
+            else:
+                node.insert(0, outgoing)
 
 
 def _give_data_stores(root: etree._Element) -> None:

@@ -63,3 +63,49 @@ def to_python(text: str) -> str:
 def empty(value: object) -> bool:
     """JUEL's `empty`: null, or an empty string, list or map."""
     return value is None or (hasattr(value, "__len__") and len(value) == 0)  # type: ignore[arg-type]
+
+
+def split_composite(text: str) -> list[tuple[bool, str]]:
+    """Split text such as `kermit_${loopCounter}` into literal parts and `${...}` parts
+    (each flagged True), the way JUEL reads a composite expression. Braces inside an
+    expression's string literals or nested `{...}` do not end it. Text with an unclosed
+    `${` is one literal."""
+    parts: list[tuple[bool, str]] = []
+    index = 0
+    literal_start = 0
+    while index < len(text):
+        if text[index] in "$#" and text.startswith("{", index + 1):
+            end = _closing_brace(text, index + 2)
+            if end is None:
+                break
+            if index > literal_start:
+                parts.append((False, text[literal_start:index]))
+            parts.append((True, text[index : end + 1]))
+            index = literal_start = end + 1
+            continue
+        index += 1
+    if literal_start < len(text) or not parts:
+        parts.append((False, text[literal_start:]))
+    return parts
+
+
+def _closing_brace(text: str, index: int) -> int | None:
+    depth = 0
+    quote: str | None = None
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                return index
+            depth -= 1
+        index += 1
+    return None

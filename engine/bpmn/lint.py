@@ -21,6 +21,7 @@ import SpiffWorkflow.bpmn.parser as spiff_parser_pkg
 from lxml import etree
 
 from engine.bpmn import juel, timers
+from engine.bpmn.compat import dead_ends
 from engine.bpmn.parser import (
     BPMN_NS,
     CAMUNDA_NS,
@@ -205,7 +206,11 @@ class _Linter:
             if not starts and kind not in ("subProcess", "transaction"):
                 # a subprocess may start implicitly (engine.bpmn.compat adds the start)
                 self.add(scope, f"{_label(scope)} has no start event")
-            if not any(_local(n) == "endEvent" for n in nodes.values()):
+            if not any(_local(n) == "endEvent" for n in nodes.values()) and not (
+                (starts or kind != "process") and dead_ends(scope)
+            ):
+                # without an end event the flow ends where it stops (engine.bpmn.compat adds
+                # the end event); a drawing with neither start nor end is reported
                 self.add(scope, f"{_label(scope)} has no end event")
 
         successors = self._successors(nodes, outgoing)

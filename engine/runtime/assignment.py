@@ -1,8 +1,10 @@
 """Evaluating a user task's assignment attributes when the task becomes ready.
 
-Attributes are literals or `${python expression}`. Due and follow-up dates may be an ISO date or
-date-time, an ISO duration counted from now (`P3D`, `PT4H`), or an expression returning a
-date, datetime, timedelta or such a string. A date alone means the end of that day.
+Attributes are literals, `${expression}`, or text with expressions inside it, which Camunda
+calls a composite expression: `kermit_${loopCounter}` gives `kermit_0`, `kermit_1` ...
+Due and follow-up dates may be an ISO date or date-time, an ISO duration counted from now
+(`P3D`, `PT4H`), or an expression returning a date, datetime, timedelta or such a string.
+A date alone means the end of that day.
 """
 
 from __future__ import annotations
@@ -37,10 +39,19 @@ class Assignment:
 def _value(raw: Any, data: dict[str, Any], sandbox: Sandbox) -> Any:
     if not isinstance(raw, str):
         return raw
-    match = _EXPRESSION.match(raw.strip())
-    if match:
-        return sandbox.evaluate(juel.to_python(raw.strip()), data)
-    return raw
+    parts = juel.split_composite(raw.strip())
+    if len(parts) == 1 and parts[0][0]:
+        return sandbox.evaluate(juel.to_python(parts[0][1]), data)
+    if not any(is_expression for is_expression, _ in parts):
+        return raw
+    out: list[str] = []
+    for is_expression, text in parts:
+        if not is_expression:
+            out.append(text)
+            continue
+        value = sandbox.evaluate(juel.to_python(text), data)
+        out.append("" if value is None else str(value))
+    return "".join(out)
 
 
 def _names(raws: list[str], data: dict[str, Any], sandbox: Sandbox) -> list[str]:

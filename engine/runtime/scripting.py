@@ -8,6 +8,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import juel
 from engine.runtime import clock
@@ -66,10 +68,56 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         raise NotImplementedError("service tasks run as jobs, not inside the script engine")
 
 
+def loop_variables(task: Any) -> dict[str, Any]:
+    """Camunda's multi-instance variables for an instance of a multi-instance activity, or
+    for the activity itself: `loopCounter`, `nrOfInstances`, `nrOfActiveInstances`,
+    `nrOfCompletedInstances` (what completion conditions such as
+    `${nrOfCompletedInstances/nrOfInstances >= 0.5}` read)."""
+    spec = getattr(task, "task_spec", None)
+    parent = getattr(task, "parent", None)
+    if isinstance(spec, MultiInstanceTask):
+        activity, instance = task, None
+    elif (
+        parent is not None
+        and isinstance(parent.task_spec, MultiInstanceTask)
+        and spec is not None
+        and spec.name == parent.task_spec.task_spec
+    ):
+        activity, instance = parent, task
+    else:
+        return {}
+    mi_spec = activity.task_spec
+    instances = [c for c in activity.children if c.task_spec.name == mi_spec.task_spec]
+    completed = len(activity.internal_data.get("merged", []))
+    active = sum(1 for c in instances if not c.has_state(TaskState.FINISHED_MASK))
+    total = len(instances)
+    if "cardinality" in activity.internal_data:
+        total = max(total, int(activity.internal_data["cardinality"] or 0))
+    elif "remaining" in activity.internal_data:
+        total += len(activity.internal_data["remaining"])
+    variables: dict[str, Any] = {
+        "nrOfInstances": total,
+        "nrOfActiveInstances": active,
+        "nrOfCompletedInstances": completed,
+    }
+    if instance is not None:
+        counter = instance.internal_data.get("loopCounter")
+        variables["loopCounter"] = instances.index(instance) if counter is None else counter
+    return variables
+
+
 class GovflowScriptEngine(PythonScriptEngine):
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(environment=SandboxEnvironment(sandbox))
         self.sandbox = sandbox
+
+    def evaluate(
+        self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None
+    ) -> Any:
+        loop = loop_variables(task)
+        if loop:
+            external_context = {**loop, **(external_context or {})}
+        return super().evaluate(task, expression, external_context)
 
 
 def make_script_engine(

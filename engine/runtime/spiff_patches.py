@@ -10,16 +10,26 @@ Each guard has a regression test in tests/test_spiff_guards.py:
   alone; it now merges three-way against the data at the split (engine.runtime.data_merge).
 - Timers read `datetime.now()` directly; they now read engine.runtime.clock so tests and ops
   tooling can move time without sleeping.
+- Multi-instance instances know nothing of their position; each now gets Camunda's
+  `loopCounter` (0, 1, 2 ...) in its data, so `camunda:assignee="kermit_${loopCounter}"` gives
+  each instance its own assignee. The variable is local to the instance, as in Camunda: it is
+  not merged back into the process data, and neither is the instance's input item (without
+  which a sequential multi-instance over a collection failed at its second instance).
+  (`nrOfInstances`, `nrOfActiveInstances` and
+  `nrOfCompletedInstances` are given to expressions by engine.runtime.scripting.)
 """
 
 from __future__ import annotations
 
 import inspect
 import sys
+from copy import deepcopy
 from datetime import datetime, tzinfo
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
@@ -28,6 +38,8 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from engine.runtime import clock
 from engine.runtime.data_merge import three_way_merge
+
+LOOP_COUNTER = "loopCounter"
 
 UNLIMITED_DEPTH = sys.maxsize
 _applied = False
@@ -136,6 +148,60 @@ def _parallel_threshold(self: ParallelGateway, my_task: Task) -> bool:
     return len(waiting_inputs) == 0
 
 
+def _mi_create_child(
+    self: MultiInstanceTask, my_task: Task, item: Any, key_or_index: Any = None
+) -> None:
+    """SpiffWorkflow's `create_child`, giving the instance its `loopCounter` first."""
+    task_spec = my_task.workflow.spec.task_specs[self.task_spec]
+    if not task_spec.completed_event.is_connected(self.merge_child):
+        task_spec.completed_event.connect(self.merge_child)
+    counter = sum(1 for _ in self._instances(my_task))
+    child = my_task._add_child(task_spec, TaskState.WAITING)
+    child.triggered = True
+    if self.input_item is not None and self.input_item.exists(my_task):
+        raise WorkflowDataException(
+            f"Multiinstance input item {self.input_item.bpmn_id} already exists.", my_task
+        )
+    if self.output_item is not None and self.output_item.exists(my_task):
+        raise WorkflowDataException(
+            f"Multiinstance output item {self.output_item.bpmn_id} already exists.", my_task
+        )
+    if self.input_item is not None:
+        self.input_item.set(child, deepcopy(item))
+    if key_or_index is not None:
+        child.internal_data["key_or_index"] = key_or_index
+    else:
+        child.internal_data["item"] = item
+    child.internal_data[LOOP_COUNTER] = counter
+    child.data[LOOP_COUNTER] = counter
+    child.task_spec._update(child)
+
+
+_original_mi_merge_child = MultiInstanceTask.merge_child
+
+
+def _mi_merge_child(self: MultiInstanceTask, workflow: Any, child: Task) -> None:
+    """Merge an instance back without its local variables: `loopCounter`, and the input
+    item when the instance's data is merged whole (no output item): SpiffWorkflow would
+    leave the item in the activity's data, and the next sequential instance would fail with
+    "input item already exists"."""
+    whole = self.data_output is None or self.output_item is None
+    item = self.input_item
+    if whole and item is not None and child.parent and item.bpmn_id not in child.parent.data:
+        child.data.pop(item.bpmn_id, None)
+    counter = child.internal_data.get(LOOP_COUNTER)
+    if counter is not None and child.data.get(LOOP_COUNTER) == counter:
+        parent_value = child.parent.data.get(LOOP_COUNTER, _MISSING) if child.parent else _MISSING
+        if parent_value is _MISSING:
+            child.data.pop(LOOP_COUNTER, None)
+        else:
+            child.data[LOOP_COUNTER] = parent_value
+    _original_mi_merge_child(self, workflow, child)
+
+
+_MISSING = object()
+
+
 class _ClockDatetime(datetime):
     """`datetime` whose `now()` reads engine.runtime.clock."""
 
@@ -160,6 +226,8 @@ def apply() -> None:
     UnstructuredJoin._run_hook = _merging_join_run_hook  # type: ignore[method-assign]
     ParallelGateway._check_threshold_unstructured = _parallel_threshold  # type: ignore[method-assign]
     timer_module.datetime = _ClockDatetime  # type: ignore[attr-defined,misc]
+    MultiInstanceTask.create_child = _mi_create_child  # type: ignore[method-assign]
+    MultiInstanceTask.merge_child = _mi_merge_child  # type: ignore[method-assign]
     _applied = True
 
 

@@ -1,0 +1,159 @@
+"""Models drawn for Camunda and Flowable that govflow now runs as those engines do.
+
+Each test is one behaviour a designer importing such a model would notice; the conformance
+corpus (conformance/) holds the engines' own test models that exposed them.
+"""
+
+from __future__ import annotations
+
+from engine.bpmn.juel import split_composite
+from tests import bpmn as b
+
+
+def _mi_user(id: str, name: str, loop: str, **camunda: str) -> str:
+    attrs = "".join(f' camunda:{key}="{value}"' for key, value in camunda.items())
+    return f'<bpmn:userTask id="{id}" name="{name}"{attrs}>{loop}</bpmn:userTask>'
+
+
+def test_loop_counter_in_the_assignee_gives_each_instance_its_own_assignee(gf):
+    loop = (
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+        "<bpmn:loopCardinality>${3}</bpmn:loopCardinality>"
+        "</bpmn:multiInstanceLoopCharacteristics>"
+    )
+    gf.deploy(
+        b.doc(
+            "review",
+            b.start(),
+            _mi_user("check", "Check", loop, assignee="clerk_${loopCounter}"),
+            b.end(),
+            *b.chain("start", "check", "end"),
+        ),
+        "review.bpmn",
+    )
+    case = gf.start("review").id
+    tasks = gf.open_tasks(case)
+    assert sorted(t.assignee for t in tasks) == ["clerk_0", "clerk_1", "clerk_2"]
+    for task in tasks:
+        gf.complete(task.id, gf.clerk(task.assignee, "amr"))
+    detail = gf.detail(case)
+    assert detail["status"] == "completed"
+    assert "loopCounter" not in detail["variables"]  # local to each instance, as in Camunda
+
+
+def test_a_completion_condition_reads_the_instance_counts(gf):
+    loop = (
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+        "<bpmn:loopCardinality>${4}</bpmn:loopCardinality>"
+        "<bpmn:completionCondition>${nrOfCompletedInstances/nrOfInstances &gt;= 0.5}"
+        "</bpmn:completionCondition></bpmn:multiInstanceLoopCharacteristics>"
+    )
+    gf.deploy(
+        b.doc(
+            "vote",
+            b.start(),
+            _mi_user("ballot", "Ballot", loop, candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "ballot", "end"),
+        ),
+        "vote.bpmn",
+    )
+    case = gf.start("vote").id
+    tasks = gf.open_tasks(case)
+    assert len(tasks) == 4
+    gf.complete(tasks[0].id, gf.clerk("li", "amr"))
+    assert gf.detail(case)["status"] != "completed"
+    gf.complete(tasks[1].id, gf.clerk("li", "amr"))
+    assert gf.detail(case)["status"] == "completed"
+    assert gf.open_tasks(case) == []
+
+
+def test_an_element_variable_named_by_name_alone_holds_each_item(gf):
+    loop = (
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+        "<bpmn:loopDataInputRef>reviewers</bpmn:loopDataInputRef>"
+        '<bpmn:inputDataItem name="reviewer" />'
+        "</bpmn:multiInstanceLoopCharacteristics>"
+    )
+    gf.deploy(
+        b.doc(
+            "named_item",
+            b.start(),
+            _mi_user("check", "Check", loop, assignee="${reviewer}"),
+            b.end(),
+            *b.chain("start", "check", "end"),
+        ),
+        "named_item.bpmn",
+    )
+    case = gf.start("named_item", reviewers=["wang", "li"]).id
+    assert sorted(t.assignee for t in gf.open_tasks(case)) == ["li", "wang"]
+
+
+def test_a_flowable_collection_starts_one_instance_per_item(gf):
+    text = b.doc(
+        "flowable_mi",
+        b.start(),
+        '<bpmn:userTask id="multi" name="Multi" camunda:candidateGroups="amr">'
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="true" '
+        'flowable:collection="${items}" flowable:elementVariable="item" />'
+        "</bpmn:userTask>",
+        b.end(),
+        *b.chain("start", "multi", "end"),
+    ).replace("<bpmn:definitions ", '<bpmn:definitions xmlns:flowable="http://flowable.org/bpmn" ')
+    gf.deploy(text, "flowable_mi.bpmn")
+    assert gf.detail(gf.start("flowable_mi", items=[]).id)["status"] == "completed"
+    case = gf.start("flowable_mi", items=["a", "b"]).id
+    for _ in range(2):  # one at a time; the item is local to each instance
+        [task] = gf.open_tasks(case)
+        gf.complete(task.id, gf.clerk("li", "amr"))
+    detail = gf.detail(case)
+    assert detail["status"] == "completed"
+    assert "item" not in detail["variables"]
+
+
+def test_elements_named_start_and_end_do_not_break_the_process(gf):
+    gf.deploy(
+        b.doc(
+            "reserved",
+            b.start("Start"),
+            b.user("Root", "Review", candidateGroups="amr"),
+            b.end("End"),
+            *b.chain("Start", "Root", "End"),
+        ),
+        "reserved.bpmn",
+    )
+    case = gf.start("reserved").id
+    [task] = gf.open_tasks(case)
+    assert task.name == "Review"
+    gf.complete(task.id, gf.clerk("li", "amr"))
+    assert gf.detail(case)["status"] == "completed"
+
+
+def test_a_process_without_an_end_event_ends_where_its_flow_stops(gf):
+    gf.deploy(
+        b.doc(
+            "no_end",
+            b.start(),
+            b.user("last", "Last step", candidateGroups="amr"),
+            *b.chain("start", "last"),
+        ),
+        "no_end.bpmn",
+    )
+    case = gf.start("no_end").id
+    [task] = gf.open_tasks(case)
+    gf.complete(task.id, gf.clerk("li", "amr"), answer=42)
+    detail = gf.detail(case)
+    assert (detail["status"], detail["variables"]["answer"]) == ("completed", 42)
+
+
+def test_composite_expressions_split_into_text_and_expressions():
+    assert split_composite("kermit_${loopCounter}") == [
+        (False, "kermit_"),
+        (True, "${loopCounter}"),
+    ]
+    assert split_composite('${a + "}"} and #{b}') == [
+        (True, '${a + "}"}'),
+        (False, " and "),
+        (True, "#{b}"),
+    ]
+    assert split_composite("no ${end") == [(False, "no ${end")]

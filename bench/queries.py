@@ -96,8 +96,9 @@ GENERATE = [
     (
         "task_candidates",
         """
-        INSERT INTO task_candidates (task_id, kind, value)
-        SELECT id, 'group', candidate_groups ->> 0 FROM human_tasks WHERE state = 'open'
+        INSERT INTO task_candidates (task_id, kind, value, due_at, priority, created_at)
+        SELECT id, 'group', candidate_groups ->> 0, due_at, priority, created_at
+        FROM human_tasks WHERE state = 'open'
         """,
     ),
     (

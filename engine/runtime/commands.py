@@ -26,9 +26,13 @@ from engine.store.models import HumanTask, Incident, SlaClock, TaskCandidate, Us
 
 
 def _task_row(session: Session, task_id: str) -> HumanTask:
-    row = session.get(HumanTask, task_id)
+    # The session's identity map holds rows weakly: the row found to route the command
+    # would be gone (and read again) by the time the command applies, so keep it.
+    kept: dict[str, HumanTask] = session.info.setdefault("task_rows", {})
+    row = kept.get(task_id) or session.get(HumanTask, task_id)
     if row is None:
         raise NotFound(f"no task {task_id}")
+    kept[task_id] = row
     return row
 
 

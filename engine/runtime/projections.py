@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.bpmn.specs import GovflowUserTask
+from engine.bpmn.specs import GovflowServiceTask, GovflowUserTask
 from engine.runtime import assignment, deadlines
 from engine.runtime.sandbox import Sandbox
 from engine.store.models import (
@@ -54,11 +58,58 @@ def snapshot_states(workflow: BpmnWorkflow) -> dict[UUID, int]:
     return {task.id: task._state for task in all_tasks(workflow)}
 
 
-class ElementCounter:
-    """Counts tokens that passed, failed or were cancelled per element during one command."""
+def active_elements(workflow: BpmnWorkflow) -> dict[str, int]:
+    """Tokens per element now (boundary events are not counted: they wait on their host)."""
+    active: dict[str, int] = defaultdict(int)
+    for task in all_tasks(workflow):
+        element = element_id(task)
+        if element is None or not task._state & ACTIVE_STATES:
+            continue
+        if isinstance(task.task_spec, BoundaryEvent):
+            continue
+        active[element] += 1
+    return active
 
-    def __init__(self, before: dict[UUID, int]) -> None:
+
+@dataclass(frozen=True)
+class WaitKinds:
+    """Which waits a version's elements can leave behind besides user tasks. The runner skips
+    the projections a version cannot have: each one is a query in every command."""
+
+    timers: bool
+    messages: bool
+    jobs: bool
+
+
+EVERY_WAIT = WaitKinds(timers=True, messages=True, jobs=True)
+
+
+def wait_kinds(specs: Iterable[BpmnProcessSpec]) -> WaitKinds:
+    timers = messages = jobs = False
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            timers = timers or isinstance(definition, TimerEventDefinition)
+            messages = messages or isinstance(definition, MessageEventDefinition)
+            jobs = jobs or bool(
+                isinstance(task_spec, GovflowServiceTask) and getattr(task_spec, "topic", None)
+            )
+    return WaitKinds(timers, messages, jobs)
+
+
+class ElementCounter:
+    """Counts tokens that passed, failed or were cancelled per element during one command.
+
+    `active_before` (tokens per element when the command loaded the case) lets the element
+    table be brought up to date by writing only the elements that changed; None when the
+    stored rows may not match the loaded workflow (a migration), which rewrites them all.
+    """
+
+    def __init__(
+        self, before: dict[UUID, int], active_before: dict[str, int] | None = None
+    ) -> None:
         self.before = before
+        self.active_before = active_before
         self.completed: dict[str, int] = defaultdict(int)
         self.failed: dict[str, int] = defaultdict(int)
         self.cancelled: dict[str, int] = defaultdict(int)
@@ -131,14 +182,57 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
 def sync_element_states(
     session: Session, instance_id: str, workflow: BpmnWorkflow, counter: ElementCounter
 ) -> None:
-    active: dict[str, int] = defaultdict(int)
-    for task in all_tasks(workflow):
-        element = element_id(task)
-        if element is None or not task._state & ACTIVE_STATES:
-            continue
-        if isinstance(task.task_spec, BoundaryEvent):
-            continue
-        active[element] += 1
+    active = active_elements(workflow)
+    if counter.active_before is None:
+        _rewrite_element_states(session, instance_id, active, counter)
+        return
+    before = counter.active_before
+    changed = (
+        {e for e in set(active) | set(before) if active.get(e, 0) != before.get(e, 0)}
+        | set(counter.completed)
+        | set(counter.failed)
+        | set(counter.cancelled)
+    )
+    if not changed:
+        return
+    rows = [
+        {
+            "instance_id": instance_id,
+            "element_id": element,
+            "active": active.get(element, 0),
+            "completed": counter.completed.get(element, 0),
+            "failed": counter.failed.get(element, 0),
+            "cancelled": counter.cancelled.get(element, 0),
+        }
+        for element in sorted(changed)
+    ]
+    insert = _dialect_insert(session)
+    statement = insert(ElementState).values(rows)
+    added = statement.excluded
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ElementState.instance_id, ElementState.element_id],
+            set_={
+                "active": added.active,
+                "completed": ElementState.completed + added.completed,
+                "failed": ElementState.failed + added.failed,
+                "cancelled": ElementState.cancelled + added.cancelled,
+            },
+        )
+    )
+
+
+def _dialect_insert(session: Session) -> Any:
+    """INSERT with ON CONFLICT, which SQLite and PostgreSQL both have (one statement per
+    command instead of a SELECT, then an UPDATE or INSERT per element)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert
+    return sqlite_insert
+
+
+def _rewrite_element_states(
+    session: Session, instance_id: str, active: dict[str, int], counter: ElementCounter
+) -> None:
     rows = {
         row.element_id: row
         for row in session.scalars(
@@ -188,12 +282,16 @@ def sync_human_tasks(
     """
     problems: list[tuple[Task, str]] = []
     ready = {str(t.id): t for t in ready_human_tasks(workflow)}
-    open_rows = {
-        row.id: row
-        for row in session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == "open")
-        )
-    }
+    # One query for the open rows and any row a ready task already has (a task retried
+    # after an incident keeps its id and its completed row).
+    wanted = HumanTask.state == "open"
+    if ready:
+        wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
+    rows = list(
+        session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted))
+    )
+    known = {row.id for row in rows}
+    open_rows = {row.id: row for row in rows if row.state == "open"}
     for task_id, row in open_rows.items():
         if task_id in ready:
             continue
@@ -201,9 +299,7 @@ def sync_human_tasks(
         row.completed_at = now
         session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
     for task_id, task in ready.items():
-        if task_id in open_rows:
-            continue
-        if session.get(HumanTask, task_id) is not None:
+        if task_id in known:
             continue
         spec = task.task_spec
         raw = spec.assignment if isinstance(spec, GovflowUserTask) else {}

@@ -44,7 +44,7 @@ from engine.runtime.catalog import CatalogProvider
 from engine.runtime.deadlines import DeadlineHelpers
 from engine.runtime.forms import form_name, validate_submission
 from engine.runtime.history import prune_history
-from engine.runtime.projections import ElementCounter, jsonable
+from engine.runtime.projections import EVERY_WAIT, ElementCounter, WaitKinds, jsonable, wait_kinds
 from engine.runtime.sandbox import storable_problem
 from engine.runtime.scripting import GovflowScriptEngine, make_script_engine
 from engine.runtime.serializer import dump_workflow, load_workflow, spec_from_json
@@ -76,6 +76,7 @@ class LoadedVersion:
     spec: BpmnProcessSpec
     subprocess_specs: dict[str, BpmnProcessSpec]
     forms: dict[str, Any]
+    waits: WaitKinds = EVERY_WAIT
 
 
 class VersionCache:
@@ -99,7 +100,13 @@ class VersionCache:
         assert definition is not None
         spec, subprocess_specs = spec_from_json(row.spec)
         loaded = LoadedVersion(
-            row.id, definition.key, row.version, spec, subprocess_specs, dict(row.forms or {})
+            row.id,
+            definition.key,
+            row.version,
+            spec,
+            subprocess_specs,
+            dict(row.forms or {}),
+            wait_kinds([spec, *subprocess_specs.values()]),
         )
         with self._lock:
             self._items[version_id] = loaded
@@ -171,6 +178,7 @@ class CommandContext:
         self.changed = True
         self._workflow: BpmnWorkflow | None = None
         self.counter: ElementCounter | None = None
+        self.status_at_load = instance.status
 
     @property
     def version(self) -> LoadedVersion:
@@ -190,18 +198,31 @@ class CommandContext:
                 version.subprocess_specs,
                 self.services.script_engine,
             )
-            self.counter = ElementCounter(projections.snapshot_states(self._workflow))
+            self.counter = ElementCounter(
+                projections.snapshot_states(self._workflow),
+                projections.active_elements(self._workflow),
+            )
         return self._workflow
+
+    @property
+    def waits(self) -> WaitKinds:
+        """The waits whose tables the command must bring in line (all after a migration)."""
+        return self.version.waits if self.counter_matches_rows else EVERY_WAIT
+
+    @property
+    def counter_matches_rows(self) -> bool:
+        return self.counter is not None and self.counter.active_before is not None
 
     def adopt(self, workflow: BpmnWorkflow) -> None:
         """Use a freshly created workflow (start command)."""
         self._workflow = workflow
-        self.counter = ElementCounter({})
+        self.counter = ElementCounter({}, {})
 
     def use_workflow(self, workflow: BpmnWorkflow) -> None:
-        """Work on a workflow restored another way (a migration onto another version)."""
+        """Work on a workflow restored another way (a migration onto another version): the
+        stored projections may hold elements of the old version, so all are rewritten."""
         self._workflow = workflow
-        self.counter = ElementCounter(projections.snapshot_states(workflow))
+        self.counter = ElementCounter(projections.snapshot_states(workflow), None)
 
     def run_task(self, task: Task) -> None:
         """Run one task (a completed user task), containing its failure."""
@@ -457,6 +478,13 @@ class Runner:
             ]
             values["document"] = dump_workflow(workflow)
             values["variables"] = jsonable(projections.current_variables(workflow))
+        # The status goes in the fenced UPDATE when it is known now; a second UPDATE follows
+        # only when the projections below change it (an assignment that failed).
+        expected = self._known_status(ctx, len(ctx.incidents) + len(ctx.failures))
+        if expected is not None:
+            values["status"] = expected
+            if expected in ENDED and instance.ended_at is None:
+                values["ended_at"] = ctx.now
         if fenced:
             outcome = session.execute(
                 update(Instance)
@@ -471,10 +499,10 @@ class Runner:
             for key, value in values.items():
                 setattr(instance, key, value)
             session.flush()
-        status = instance.status
         if ctx.loaded:
             workflow = ctx.workflow
             assert ctx.counter is not None
+            waits = ctx.waits
             projections.sync_element_states(session, instance.id, workflow, ctx.counter)
             problems = projections.sync_human_tasks(
                 session,
@@ -486,10 +514,12 @@ class Runner:
             )
             for task, problem in problems:
                 ctx.add_incident("assignment", problem, str(task.id), projections.element_id(task))
-            projections.sync_waits(
-                session, instance.id, workflow, self.services.script_engine.sandbox, ctx.now
-            )
-            sync_jobs(session, instance, workflow, ctx.now)
+            if waits.timers or waits.messages:
+                projections.sync_waits(
+                    session, instance.id, workflow, self.services.script_engine.sandbox, ctx.now
+                )
+            if waits.jobs:
+                sync_jobs(session, instance, workflow, ctx.now)
             queue_messages(session, instance, outgoing, ctx.now)
             if outgoing:
                 details["messages"] = [e.event_definition.name for e in outgoing]
@@ -498,25 +528,26 @@ class Runner:
             for failure in ctx.failures:
                 ctx.add_incident("failed", failure.message, failure.task_id, failure.element_id)
             self._write_incidents(ctx)
-            status = ctx.forced_status or projections.derive_status(
-                workflow, projections.open_incident_count(session, instance.id)
-            )
             summary = ctx.counter.summary()
             if summary:
                 details["elements"] = summary
-        elif ctx.forced_status:
-            status = ctx.forced_status
+        status = self._known_status(ctx, len(ctx.incidents))
+        if status is None:
+            status = projections.derive_status(
+                ctx.workflow, projections.open_incident_count(session, instance.id)
+            )
         if ctx.failures:
             details["failures"] = [f.message for f in ctx.failures]
-        status_values: dict[str, Any] = {"status": status}
-        if status in ENDED and instance.ended_at is None:
-            status_values["ended_at"] = ctx.now
-        session.execute(
-            update(Instance)
-            .where(Instance.id == instance.id)
-            .values(**status_values)
-            .execution_options(synchronize_session=False)
-        )
+        if status != expected:
+            status_values: dict[str, Any] = {"status": status}
+            if status in ENDED and instance.ended_at is None:
+                status_values["ended_at"] = ctx.now
+            session.execute(
+                update(Instance)
+                .where(Instance.id == instance.id)
+                .values(**status_values)
+                .execution_options(synchronize_session=False)
+            )
         set_committed_value(instance, "status", status)
         details["status"] = status
         session.add(
@@ -595,6 +626,19 @@ class Runner:
                 update(Instance).where(Instance.id == instance.id).values(case_status=last)
             )
             ctx.audit_details["case_status"] = [STATUS_NAMES[c] for c, _ in notes.statuses]
+
+    @staticmethod
+    def _known_status(ctx: CommandContext, incidents_written: int) -> str | None:
+        """The instance's status after the command, or None when it depends on incidents
+        opened before this command (only an instance in error, suspended or ended can have
+        any: a running or waiting one would be in error), which takes a query."""
+        if ctx.forced_status:
+            return ctx.forced_status
+        if not ctx.loaded:
+            return ctx.instance.status
+        if ctx.status_at_load not in ("running", "waiting"):
+            return None
+        return projections.derive_status(ctx.workflow, incidents_written)
 
     def _step_budget(self, instance: Instance) -> int:
         lifetime_left = self.settings.max_steps_per_instance - (instance.steps_executed or 0)

@@ -6,7 +6,11 @@ corpus (conformance/) holds the engines' own test models that exposed them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from engine.bpmn.juel import split_composite
+from engine.runtime import clock
+from engine.runtime.scheduler import Scheduler
 from tests import bpmn as b
 
 
@@ -157,3 +161,59 @@ def test_composite_expressions_split_into_text_and_expressions():
         (True, "#{b}"),
     ]
     assert split_composite("no ${end") == [(False, "no ${end")]
+
+
+def _event_subprocess(start_inner: str, interrupting: bool) -> str:
+    flag = "true" if interrupting else "false"
+    return (
+        '<bpmn:subProcess id="on_event" triggeredByEvent="true">'
+        f'<bpmn:startEvent id="event_start" isInterrupting="{flag}">{start_inner}</bpmn:startEvent>'
+        + b.user("handle", "Handle", candidateGroups="amr")
+        + b.end("event_end")
+        + "".join(b.chain("event_start", "handle", "event_end", prefix="e"))
+        + "</bpmn:subProcess>"
+    )
+
+
+_TIMER_START = "<bpmn:timerEventDefinition><bpmn:timeDuration>P1D</bpmn:timeDuration>" + (
+    "</bpmn:timerEventDefinition>"
+)
+
+
+def test_an_interrupting_event_subprocess_cancels_the_main_flow(gf, app):
+    gf.deploy(
+        b.doc(
+            "interrupt",
+            b.start(),
+            b.user("work", "Work", candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "work", "end"),
+            _event_subprocess(_TIMER_START, True),
+        ),
+        "interrupt.bpmn",
+    )
+    frozen = clock.FrozenClock(datetime(2026, 9, 1, 1, 0, tzinfo=UTC))
+    with clock.use_clock(frozen):
+        case = gf.start("interrupt").id
+        frozen.set(datetime(2026, 9, 2, 1, 1, tzinfo=UTC))
+        assert Scheduler(app).tick() == 1
+    assert [t.element_id for t in gf.open_tasks(case)] == ["handle"]  # 'work' was cancelled
+    gf.complete(gf.task(case, "handle").id, gf.clerk("li", "amr"))
+    assert gf.detail(case)["status"] == "completed"
+
+
+def test_a_case_does_not_wait_for_an_event_subprocess_that_never_started(gf):
+    gf.deploy(
+        b.doc(
+            "reminder",
+            b.start(),
+            b.user("work", "Work", candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "work", "end"),
+            _event_subprocess(_TIMER_START, False),
+        ),
+        "reminder.bpmn",
+    )
+    case = gf.start("reminder").id
+    gf.complete(gf.task(case, "work").id, gf.clerk("li", "amr"))
+    assert gf.detail(case)["status"] == "completed"  # the pending timer start is withdrawn

@@ -50,6 +50,7 @@ BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = CAMUNDA_MODEL_NS
 
 START_FORM = "govflow:startForm"
+EVENT_SUBPROCESS_START = "govflow:eventSubprocessStart"
 _TRAILING_CODE = re.compile(r"[\(（\[【]\s*([A-Za-z][\w-]*)\s*[\)）\]】]\s*$")
 _OWNER_TERM = re.compile(r"^(user|group)\((.+)\)$")
 
@@ -111,13 +112,25 @@ class EventDefinitionsMixin:
 
 
 class StartEventParser(EventDefinitionsMixin, CamundaStartEventParser):
-    """Keeps the start form (`camunda:formKey`) so a case's start data can be validated."""
+    """Keeps the start form (`camunda:formKey`) so a case's start data can be validated, and
+    marks the start event of an event subprocess as interrupting or not (SpiffWorkflow 3.2.0
+    ignores `isInterrupting`; engine.runtime.spiff_patches acts on the mark)."""
 
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         extensions = super().parse_extensions(node)
         form_key = self.attribute("formKey", "camunda")
         if form_key:
             extensions[START_FORM] = form_key
+        parent = self.node.getparent()
+        if (
+            parent is not None
+            and parent.tag == f"{{{BPMN_NS}}}subProcess"
+            and parent.get("triggeredByEvent") == "true"
+        ):
+            interrupting = self.node.get("isInterrupting", "true").strip().lower() != "false"
+            extensions[EVENT_SUBPROCESS_START] = (
+                "interrupting" if interrupting else "non-interrupting"
+            )
         return extensions
 
 

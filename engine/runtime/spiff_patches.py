@@ -17,6 +17,10 @@ Each guard has a regression test in tests/test_spiff_guards.py:
   which a sequential multi-instance over a collection failed at its second instance).
   (`nrOfInstances`, `nrOfActiveInstances` and
   `nrOfCompletedInstances` are given to expressions by engine.runtime.scripting.)
+- Event subprocesses ignore `isInterrupting`: an interrupting one now cancels the rest of its
+  scope when its start event fires, as BPMN says; and a scope whose flow has ended no longer
+  waits for ever on an event subprocess that was never triggered (a timer start still
+  pending): that event subprocess is withdrawn and the scope completes.
 """
 
 from __future__ import annotations
@@ -28,14 +32,18 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
+from engine.bpmn.parser import EVENT_SUBPROCESS_START
 from engine.runtime import clock
 from engine.runtime.data_merge import three_way_merge
 
@@ -202,6 +210,60 @@ def _mi_merge_child(self: MultiInstanceTask, workflow: Any, child: Task) -> None
 _MISSING = object()
 
 
+def _event_start_kind(task: Task) -> str | None:
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    return extensions.get(EVENT_SUBPROCESS_START)
+
+
+def _untriggered_event_subprocess(task: Task) -> bool:
+    """An event subprocess in the tree whose start event has not fired (a timer start)."""
+    if not isinstance(task.task_spec, SubWorkflowTask):
+        return False
+    subworkflow = task.workflow.top_workflow.subprocesses.get(task.id)
+    if subworkflow is None:
+        return False
+    starts = [t for t in subworkflow.tasks.values() if _event_start_kind(t)]
+    return bool(starts) and not any(t.has_state(TaskState.FINISHED_MASK) for t in starts)
+
+
+_original_start_run_hook = StartEvent._run_hook
+
+
+def _start_run_hook(self: StartEvent, my_task: Task) -> Any:
+    """An interrupting event subprocess's start event cancels the rest of its scope."""
+    result = _original_start_run_hook(self, my_task)
+    if _event_start_kind(my_task) == "interrupting":
+        workflow = my_task.workflow
+        parent_id = getattr(workflow, "parent_task_id", None)
+        owner = workflow.top_workflow.get_task_from_id(parent_id) if parent_id else None
+        if owner is not None:
+            keep = {id(t) for t in _ancestry(owner)}
+            for task in list(owner.workflow.tasks.values()):
+                if id(task) in keep or _is_descendant_of(task, owner):
+                    continue
+                if not task.has_state(TaskState.FINISHED_MASK):
+                    task.cancel()
+    return result
+
+
+def _end_join_threshold(self: _EndJoin, my_task: Task) -> bool:
+    """SpiffWorkflow's end join, which no longer waits on untriggered event subprocesses; when
+    the rest of the scope is done they are withdrawn."""
+    pending: list[Task] = []
+    for task in TaskIterator(
+        my_task.workflow.task_tree, state=TaskState.NOT_FINISHED_MASK, end_at_spec=self.name
+    ):
+        if task == my_task or any(_is_descendant_of(task, p) for p in pending):
+            continue
+        if _untriggered_event_subprocess(task):
+            pending.append(task)
+            continue
+        return False
+    for task in pending:
+        task.cancel()
+    return True
+
+
 class _ClockDatetime(datetime):
     """`datetime` whose `now()` reads engine.runtime.clock."""
 
@@ -228,6 +290,8 @@ def apply() -> None:
     timer_module.datetime = _ClockDatetime  # type: ignore[attr-defined,misc]
     MultiInstanceTask.create_child = _mi_create_child  # type: ignore[method-assign]
     MultiInstanceTask.merge_child = _mi_merge_child  # type: ignore[method-assign]
+    StartEvent._run_hook = _start_run_hook  # type: ignore[method-assign]
+    _EndJoin._check_threshold_unstructured = _end_join_threshold  # type: ignore[method-assign]
     _applied = True
 
 

@@ -6,9 +6,14 @@ corpus (conformance/) holds the engines' own test models that exposed them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from engine.bpmn.juel import split_composite
+from engine.bpmn.lint import lint_sources
+from engine.bpmn.parser import SourceFile
+from engine.bpmn.timers import QuartzCron, cron_cycle
 from engine.runtime import clock
 from engine.runtime.scheduler import Scheduler
 from tests import bpmn as b
@@ -217,3 +222,58 @@ def test_a_case_does_not_wait_for_an_event_subprocess_that_never_started(gf):
     case = gf.start("reminder").id
     gf.complete(gf.task(case, "work").id, gf.clerk("li", "amr"))
     assert gf.detail(case)["status"] == "completed"  # the pending timer start is withdrawn
+
+
+def test_a_quartz_cron_cycle_fires_on_the_clock():
+    now = datetime(2026, 11, 27, 14, 53, 49, tzinfo=UTC)
+    assert cron_cycle("0 0/5 * * * ?", now).endswith("/PT5M")
+    start = datetime.fromisoformat(cron_cycle("0 0/5 * * * ?", now).split("/")[1])
+    assert start == datetime(2026, 11, 27, 14, 55, tzinfo=UTC)  # aligned to the clock
+    assert cron_cycle("0 0 */2 * * ?", now).endswith("/PT2H")
+    assert QuartzCron("0 30 9 * * ?").period() == timedelta(days=1)
+    with pytest.raises(ValueError, match="irregular"):
+        cron_cycle("0 0 9 ? * MON-FRI", now)  # weekdays only: no single interval
+    assert QuartzCron("0 0 9 ? * MON-FRI").next_after(now) == datetime(
+        2026, 11, 30, 9, 0, tzinfo=UTC
+    )
+
+
+def test_a_cron_timer_in_an_event_subprocess_repeats(gf, app):
+    cron = (
+        "<bpmn:timerEventDefinition><bpmn:timeCycle>0 0/5 * * * ?</bpmn:timeCycle>"
+        "</bpmn:timerEventDefinition>"
+    )
+    gf.deploy(
+        b.doc(
+            "polling",
+            b.start(),
+            b.user("work", "Work", candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "work", "end"),
+            _event_subprocess(cron, False),
+        ),
+        "polling.bpmn",
+    )
+    frozen = clock.FrozenClock(datetime(2026, 9, 1, 1, 2, tzinfo=UTC))
+    with clock.use_clock(frozen):
+        case = gf.start("polling").id
+        frozen.set(datetime(2026, 9, 1, 1, 5, 1, tzinfo=UTC))  # the first 5-minute mark
+        assert Scheduler(app).tick() == 1
+        frozen.set(datetime(2026, 9, 1, 1, 10, 1, tzinfo=UTC))
+        assert Scheduler(app).tick() == 1
+    handled = [t.element_id for t in gf.open_tasks(case)]
+    assert sorted(handled) == ["handle", "handle", "work"]
+
+
+def test_a_cron_on_a_process_start_timer_is_refused_with_a_reason():
+    text = b.doc(
+        "cron_start",
+        b.start(
+            inner="<bpmn:timerEventDefinition><bpmn:timeCycle>0 0/5 * * * ?</bpmn:timeCycle>"
+            "</bpmn:timerEventDefinition>"
+        ),
+        b.end(),
+        b.flow("f", "start", "end"),
+    )
+    problems = lint_sources([SourceFile("cron.bpmn", text.encode())])
+    assert any("is a Quartz cron" in p.message for p in problems)

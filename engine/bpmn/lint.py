@@ -448,6 +448,19 @@ class _Linter:
             return
         if timers.is_literal(text):
             return
+        parent = node.getparent()
+        if (
+            timers.is_quartz_cron(text)
+            and _local(node) == "startEvent"
+            and parent is not None
+            and _local(parent) == "process"
+        ):
+            self.add(
+                element,
+                f"{kind} {text!r} of {_label(node)} is a Quartz cron; a process's timer start "
+                "event is scheduled only from an ISO 8601 literal such as R/2026-01-01T09:00/P1D",
+            )
+            return
         expression = timers.to_python_expression(text) or ""
         try:
             compile_check(expression, "eval")

@@ -11,7 +11,7 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn import juel
+from engine.bpmn import juel, timers
 from engine.runtime import clock
 from engine.runtime.sandbox import Sandbox
 
@@ -25,6 +25,7 @@ def default_helpers() -> dict[str, Any]:
         "date": date,
         "timedelta": timedelta,
         "juel_empty": juel.empty,
+        "cron_cycle": lambda text: timers.cron_cycle(text, clock.now()),
     }
 
 

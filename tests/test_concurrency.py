@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from engine.store.models import HumanTask
 from tests import bpmn as b
 
 PARALLEL_APPROVAL = b.doc(
@@ -67,3 +68,40 @@ def test_three_branches_completed_at_the_same_moment_all_count(gf):
         }
         completes = [h for h in detail["history"] if h["command"] == "complete"]
         assert len(completes) == 3
+
+
+def test_two_clerks_claiming_one_task_at_once_never_both_win(gf):
+    """Exactly one claim of each task succeeds; the other clerk is told who has it."""
+    from engine.errors import Conflict
+
+    gf.deploy(PARALLEL_APPROVAL)
+    clerks = [gf.clerk("amr_a", "amr"), gf.clerk("amr_b", "amr")]
+    tasks = [gf.task(gf.start("parallel_approval").id, "approve_amr").id for _ in range(INSTANCES)]
+    won: dict[str, list[str]] = {task: [] for task in tasks}
+    unexpected: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def work(clerk) -> None:
+        for task in tasks:
+            barrier.wait()
+            try:
+                gf.claim(task, clerk)
+                won[task].append(clerk.username)
+            except Conflict as exc:
+                if "already claimed by" not in exc.message:
+                    unexpected.append(exc)
+            except BaseException as exc:  # collected and reported below
+                unexpected.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clerks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert unexpected == []
+    doubles = {task: names for task, names in won.items() if len(names) != 1}
+    assert doubles == {}
+    with gf.app.database.session() as session:
+        for task in tasks:
+            row = session.get(HumanTask, task)
+            assert row is not None and [row.assignee] == won[task]

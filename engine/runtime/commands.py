@@ -26,13 +26,9 @@ from engine.store.models import HumanTask, Incident, SlaClock, TaskCandidate, Us
 
 
 def _task_row(session: Session, task_id: str) -> HumanTask:
-    # The session's identity map holds rows weakly: the row found to route the command
-    # would be gone (and read again) by the time the command applies, so keep it.
-    kept: dict[str, HumanTask] = session.info.setdefault("task_rows", {})
-    row = kept.get(task_id) or session.get(HumanTask, task_id)
+    row = session.get(HumanTask, task_id)
     if row is None:
         raise NotFound(f"no task {task_id}")
-    kept[task_id] = row
     return row
 
 
@@ -69,9 +65,16 @@ class _TaskCommand:
     allowed_when_ended = False
 
     def instance_id_for(self, session: Session) -> str:
-        return _task_row(session, self.task_id).instance_id
+        instance_id = session.scalar(
+            select(HumanTask.instance_id).where(HumanTask.id == self.task_id)
+        )
+        if instance_id is None:
+            raise NotFound(f"no task {self.task_id}")
+        return instance_id
 
     def _start(self, ctx: CommandContext) -> HumanTask:
+        # Read after the instance row: a claim committed in between has moved the instance's
+        # version on, so this command's fence fails and it runs again on the claimed row.
         row = _task_row(ctx.session, self.task_id)
         _require_open(row)
         ctx.audit_task_id = row.id

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -206,28 +207,26 @@ def sync_element_states(
         }
         for element in sorted(changed)
     ]
-    insert = _dialect_insert(session)
-    statement = insert(ElementState).values(rows)
+    session.execute(_element_upsert(session.get_bind().dialect.name), rows)
+
+
+@cache
+def _element_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both have: one statement
+    per command instead of a SELECT, then an UPDATE or INSERT per element. Built once (a
+    Core statement on the table, executed with a list of rows, stays in the compiled cache)."""
+    table = ElementState.__table__
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
     added = statement.excluded
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ElementState.instance_id, ElementState.element_id],
-            set_={
-                "active": added.active,
-                "completed": ElementState.completed + added.completed,
-                "failed": ElementState.failed + added.failed,
-                "cancelled": ElementState.cancelled + added.cancelled,
-            },
-        )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.instance_id, table.c.element_id],
+        set_={
+            "active": added.active,
+            "completed": table.c.completed + added.completed,
+            "failed": table.c.failed + added.failed,
+            "cancelled": table.c.cancelled + added.cancelled,
+        },
     )
-
-
-def _dialect_insert(session: Session) -> Any:
-    """INSERT with ON CONFLICT, which SQLite and PostgreSQL both have (one statement per
-    command instead of a SELECT, then an UPDATE or INSERT per element)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert
-    return sqlite_insert
 
 
 def _rewrite_element_states(

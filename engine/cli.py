@@ -179,9 +179,22 @@ def demo_seed(ctx: click.Context) -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="HTTP worker processes (one per core uses them all).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="A log line per request (the audit log records every change either way).",
+)
 @click.pass_context
 @handled
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bool) -> None:
     """Serve the HTTP API (and its OpenAPI document at /openapi.json)."""
     import uvicorn
 
@@ -197,7 +210,21 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         f"govflow on http://{host}:{port} (database {app.settings.database_url}; jobs {executor})"
     )
     try:
-        uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+        if workers == 1:
+            uvicorn.run(
+                create_app(app), host=host, port=port, log_level="info", access_log=access_log
+            )
+        else:
+            os.environ["GOVFLOW_DATABASE_URL"] = app.settings.database_url
+            uvicorn.run(
+                "engine.api.asgi:app_from_environment",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=access_log,
+            )
     finally:
         scheduler.stop()
         dispatcher.stop()

@@ -213,3 +213,86 @@ def test_demo_users_go_only_into_an_empty_database(cli, app):
 
         clerk = directory.authenticate(session, "amr_clerk", "govflow-demo")
     assert clerk.departments == frozenset({"amr"})
+
+
+SERVE_TWO_WORKERS = ("serve", "--workers", "2", "--no-access-log")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_serve_with_two_worker_processes_answers_from_both_without_access_log(
+    database_url, tmp_path
+):
+    """`--workers 2` serves one database from two processes (a core each); the parent keeps
+    the dispatcher and scheduler. `--no-access-log` drops the per-request line."""
+    import threading
+    import time
+    import urllib.parse
+    import urllib.request
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "GOVFLOW_DATABASE_URL": database_url}
+    for step in (["init"], ["demo-seed"]):
+        done = subprocess.run(
+            [str(bin_dir / "govflow"), *step], cwd=ROOT, env=env, capture_output=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(bin_dir / "govflow"), *SERVE_TWO_WORKERS, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{base}/openapi.json", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        form = urllib.parse.urlencode({"username": "amr_clerk", "password": "govflow-demo"})
+        with urllib.request.urlopen(f"{base}/api/auth/token", data=form.encode(), timeout=10) as r:
+            token = json.load(r)["access_token"]
+        answers: list[str] = []
+
+        def ask() -> None:
+            request = urllib.request.Request(
+                f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answers.append(json.load(response)["username"])
+
+        threads = [threading.Thread(target=ask) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert answers == ["amr_clerk"] * 20
+        workers = [
+            pid
+            for pid in _children(server.pid)
+            if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2, workers
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    text = log.read_text()
+    assert "GET /api/me" not in text
+    assert "Started server process" in text

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.accounts.actor import ROLES, Actor
@@ -134,11 +134,22 @@ def load_actor(session: Session, username: str) -> Actor:
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None or not user.active:
         raise NotFound(f"no active user {username!r}")
-    roles = session.scalars(select(UserRole.role).where(UserRole.user_id == user.id))
-    departments = session.scalars(
-        select(UserDepartment.department_code).where(UserDepartment.user_id == user.id)
-    )
-    return Actor(user.username, frozenset(roles), frozenset(departments))
+    return actor_of(session, user.id, user.username)
+
+
+def actor_of(session: Session, user_id: int, username: str) -> Actor:
+    """The user's roles and departments in one query (every API request authenticates)."""
+    memberships = session.execute(
+        union_all(
+            select(literal("role"), UserRole.role).where(UserRole.user_id == user_id),
+            select(literal("department"), UserDepartment.department_code).where(
+                UserDepartment.user_id == user_id
+            ),
+        )
+    ).all()
+    roles = frozenset(value for kind, value in memberships if kind == "role")
+    departments = frozenset(value for kind, value in memberships if kind == "department")
+    return Actor(username, roles, departments)
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor:

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.accounts.actor import Actor
-from engine.accounts.directory import load_actor
-from engine.errors import NotFound, Unauthorized
+from engine.accounts.directory import actor_of
+from engine.errors import Unauthorized
 from engine.runtime import clock
 from engine.store.models import ApiToken, User
 
@@ -33,20 +33,21 @@ def issue(session: Session, username: str, ttl: timedelta) -> tuple[str, datetim
 
 
 def actor_for(session: Session, token: str) -> Actor:
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+    row = session.execute(
+        select(ApiToken.revoked_at, ApiToken.expires_at, User.id, User.username, User.active)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _digest(token))
+    ).first()
     if row is None:
         raise Unauthorized("the token is not valid")
-    if row.revoked_at is not None:
+    revoked_at, expires_at, user_id, username, active = row
+    if revoked_at is not None:
         raise Unauthorized("the token has been revoked; log in again")
-    if row.expires_at <= clock.now():
+    if expires_at <= clock.now():
         raise Unauthorized("the token has expired; log in again")
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    if not active:
         raise Unauthorized("the account is disabled")
-    try:
-        return load_actor(session, user.username)
-    except NotFound:
-        raise Unauthorized("the account is disabled") from None
+    return actor_of(session, user_id, username)
 
 
 def revoke(session: Session, token: str) -> None:

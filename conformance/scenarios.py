@@ -1050,6 +1050,11 @@ def _call_io(d: Driver) -> None:
     d.expect_vars(subVariable="Hello from the super process.")
     d.complete("Task in subprocess", subVariable="Hello from sub process.")
     d.expect_vars(superVariable="Hello from sub process.")
+    # the source test then passes x=5 to the second call, mapped by expressions
+    d.complete("Task in super process", x=5)
+    d.expect_vars(y=10)
+    d.complete("Task in subprocess")
+    d.expect_vars(z=15)
     finish(d)
 
 

@@ -277,3 +277,92 @@ def test_a_cron_on_a_process_start_timer_is_refused_with_a_reason():
     )
     problems = lint_sources([SourceFile("cron.bpmn", text.encode())])
     assert any("is a Quartz cron" in p.message for p in problems)
+
+
+def test_a_link_throw_continues_at_its_catch(gf):
+    link = '<bpmn:linkEventDefinition name="Jump" />'
+    gf.deploy(
+        b.doc(
+            "links",
+            b.start(),
+            f'<bpmn:intermediateThrowEvent id="go">{link}</bpmn:intermediateThrowEvent>',
+            f'<bpmn:intermediateCatchEvent id="land">{link}</bpmn:intermediateCatchEvent>',
+            b.user("after", "After the jump", candidateGroups="amr"),
+            b.end(),
+            b.flow("f1", "start", "go"),
+            *b.chain("land", "after", "end"),
+        ),
+        "links.bpmn",
+    )
+    case = gf.start("links").id
+    assert [t.element_id for t in gf.open_tasks(case)] == ["after"]
+
+
+def test_a_service_task_with_an_expression_runs_it_and_moves_on(gf):
+    gf.deploy(
+        b.doc(
+            "expr_service",
+            b.start(),
+            '<bpmn:serviceTask id="calc" camunda:expression="${amount * 2}" '
+            'camunda:resultVariable="doubled" />',
+            b.end(),
+            *b.chain("start", "calc", "end"),
+        ),
+        "expr_service.bpmn",
+    )
+    detail = gf.detail(gf.start("expr_service", amount=21).id)
+    assert (detail["status"], detail["variables"]["doubled"]) == ("completed", 42)
+
+
+def test_camunda_in_and_out_mappings_pass_only_what_they_name(gf):
+    called = b.process(
+        "called",
+        b.start("c_start"),
+        b.script("c_work", "result = given * 10"),
+        b.end("c_end"),
+        *b.chain("c_start", "c_work", "c_end", prefix="c"),
+    )
+    caller = b.process(
+        "caller",
+        b.start(),
+        '<bpmn:callActivity id="call" calledElement="called"><bpmn:extensionElements>'
+        '<camunda:in source="amount" target="given" />'
+        '<camunda:in sourceExpression="${amount + 1}" target="next" />'
+        '<camunda:out source="result" target="answer" />'
+        "</bpmn:extensionElements></bpmn:callActivity>",
+        b.end(),
+        *b.chain("start", "call", "end"),
+    )
+    gf.deploy(b.definitions(called, caller), "mapped_call.bpmn")
+    detail = gf.detail(gf.start("caller", amount=4, private="kept here").id)
+    assert detail["status"] == "completed"
+    variables = detail["variables"]
+    assert variables["answer"] == 40
+    assert "given" not in variables and "result" not in variables  # only the mapped come back
+    assert variables["private"] == "kept here"
+
+
+def test_the_escalation_code_is_given_to_the_named_variable(gf):
+    text = b.definitions(
+        '<bpmn:escalation id="late" escalationCode="LATE" />',
+        b.process(
+            "escalating",
+            b.start(),
+            '<bpmn:subProcess id="sub">'
+            + b.start("s_start")
+            + '<bpmn:endEvent id="s_end"><bpmn:escalationEventDefinition escalationRef="late" />'
+            + "</bpmn:endEvent>"
+            + b.flow("s1", "s_start", "s_end")
+            + "</bpmn:subProcess>",
+            '<bpmn:boundaryEvent id="caught" attachedToRef="sub">'
+            '<bpmn:escalationEventDefinition escalationRef="late" '
+            'camunda:escalationCodeVariable="why" /></bpmn:boundaryEvent>',
+            b.end(),
+            b.end("end_caught"),
+            *b.chain("start", "sub", "end"),
+            b.flow("f_caught", "caught", "end_caught"),
+        ),
+    )
+    gf.deploy(text, "escalating.bpmn")
+    detail = gf.detail(gf.start("escalating").id)
+    assert (detail["status"], detail["variables"].get("why")) == ("completed", "LATE")

@@ -16,6 +16,9 @@ Each is small and named after the file shape that needs it:
   diagram's included;
 - an `inputDataItem`/`outputDataItem` with a `name` and no `id` (as Camunda and Flowable write
   them) uses its name as the variable, as those engines do;
+- a link throw event and the link catch event of the same name in the same scope become one
+  sequence flow between two pass-through events (a link is a "go to"; SpiffWorkflow 3.2.0
+  does not follow it);
 - a process or subprocess without an end event ends where its flow ends (BPMN 10.5.3, and
   Camunda runs such models): an end event is added, with a flow from each node that has no
   outgoing flow, because SpiffWorkflow only finishes a process at an end event;
@@ -65,6 +68,7 @@ def normalize_references(root: etree._Element, filename: str) -> list[Problem]:
     _standard_collections(root)
     _give_data_stores(root)
     _give_implicit_starts(root)
+    _links_as_flows(root)
     _give_implicit_ends(root)
     problems: list[Problem] = []
     for node in root.iter():
@@ -285,6 +289,46 @@ def _give_implicit_starts(root: etree._Element) -> None:
             incoming = etree.Element(f"{{{BPMN_NS}}}incoming")
             incoming.text = flow_id
             node.insert(0, incoming)
+
+
+def _links_as_flows(root: etree._Element) -> None:
+    """Each link throw event flows to the link catch event of its name in the same scope."""
+    scopes = list(root.iter(f"{{{BPMN_NS}}}process"))
+    for kind in ("subProcess", "transaction"):
+        scopes.extend(root.iter(f"{{{BPMN_NS}}}{kind}"))
+
+    def link_name(event: etree._Element) -> str | None:
+        link = event.find(f"{{{BPMN_NS}}}linkEventDefinition")
+        if link is None:
+            return None
+        return (link.get("name") or event.get("name") or "").strip() or None
+
+    for scope in scopes:
+        catches: dict[str, etree._Element] = {}
+        for event in scope.findall(f"{{{BPMN_NS}}}intermediateCatchEvent"):
+            name = link_name(event)
+            if name and event.get("id"):
+                catches.setdefault(name, event)
+        targets: set[str] = set()
+        for event in scope.findall(f"{{{BPMN_NS}}}intermediateThrowEvent"):
+            name = link_name(event)
+            catch = catches.get(name or "")
+            if catch is None or not event.get("id"):
+                continue
+            for link in event.findall(f"{{{BPMN_NS}}}linkEventDefinition"):
+                event.remove(link)
+            flow_id = f"{event.get('id')}_link_{catch.get('id')}"
+            flow = etree.SubElement(scope, f"{{{BPMN_NS}}}sequenceFlow")
+            flow.set("id", flow_id)
+            flow.set("sourceRef", event.get("id") or "")
+            flow.set("targetRef", catch.get("id") or "")
+            targets.add(catch.get("id") or "")
+        for catch in catches.values():
+            if catch.get("id") not in targets:
+                continue
+            for link in catch.findall(f"{{{BPMN_NS}}}linkEventDefinition"):
+                catch.remove(link)
+            catch.tag = f"{{{BPMN_NS}}}intermediateThrowEvent"  # a none event passes through
 
 
 def dead_ends(scope: etree._Element) -> list[etree._Element]:

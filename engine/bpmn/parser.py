@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
+    CallActivity,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     StartEvent,
@@ -33,6 +34,7 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTask
 from SpiffWorkflow.camunda.parser.task_spec import (
     BusinessRuleTaskParser as CamundaBusinessRuleTaskParser,
 )
+from SpiffWorkflow.camunda.parser.task_spec import CallActivityParser as CamundaCallActivityParser
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 
 from engine.bpmn import timers
@@ -40,6 +42,8 @@ from engine.bpmn.compat import add_data_stores, normalize_references, with_stand
 from engine.bpmn.problems import Problem
 from engine.bpmn.safe_xml import UnsafeXml, parse_xml_bytes
 from engine.bpmn.specs import (
+    SERVICE_EXPRESSION,
+    SERVICE_RESULT,
     GovflowServiceTask,
     GovflowUserTask,
     PassThroughManualTask,
@@ -51,6 +55,9 @@ CAMUNDA_NS = CAMUNDA_MODEL_NS
 
 START_FORM = "govflow:startForm"
 EVENT_SUBPROCESS_START = "govflow:eventSubprocessStart"
+CALL_IN = "govflow:in"
+CODE_VARIABLE = "govflow:codeVariable"
+CALL_OUT = "govflow:out"
 _TRAILING_CODE = re.compile(r"[\(（\[【]\s*([A-Za-z][\w-]*)\s*[\)）\]】]\s*$")
 _OWNER_TERM = re.compile(r"^(user|group)\((.+)\)$")
 
@@ -109,6 +116,22 @@ class EventDefinitionsMixin:
 
     def parse_message_event(self, message_event: Any) -> Any:
         return EventDefinitionParser.parse_message_event(self, message_event)  # type: ignore[arg-type]
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        """Camunda's `camunda:escalationCodeVariable` / `camunda:errorCodeVariable`: the
+        variable that receives the code of the escalation or error caught."""
+        extensions: dict[str, Any] = super().parse_extensions(node)  # type: ignore[misc]
+        if node is not None:
+            return extensions
+        for kind, attribute in (
+            ("escalationEventDefinition", "escalationCodeVariable"),
+            ("errorEventDefinition", "errorCodeVariable"),
+        ):
+            for definition in self.xpath(f"./bpmn:{kind}"):  # type: ignore[attr-defined]
+                variable = definition.get(f"{{{CAMUNDA_NS}}}{attribute}")
+                if variable and variable.strip():
+                    extensions[CODE_VARIABLE] = variable.strip()
+        return extensions
 
 
 class StartEventParser(EventDefinitionsMixin, CamundaStartEventParser):
@@ -184,13 +207,53 @@ class UserTaskParser(CamundaTaskParser):
 
 
 class ServiceTaskParser(CamundaTaskParser):
-    """Service tasks with an external topic become jobs for workers."""
+    """Service tasks with an external topic become jobs for workers; one with
+    `camunda:expression` (and optionally `camunda:resultVariable`) evaluates the expression
+    in the sandbox and moves on, as Camunda does."""
 
     def create_task(self) -> GovflowServiceTask:
         topic = self.attribute("topic", "camunda")
         return self.spec_class(
             self.spec, self.bpmn_id, topic=topic.strip() if topic else None, **self.bpmn_attributes
         )
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        expression = self.attribute("expression", "camunda")
+        if (
+            node is None
+            and expression
+            and expression.strip()
+            and not self.attribute("topic", "camunda")
+        ):
+            extensions[SERVICE_EXPRESSION] = expression.strip()
+            result = self.attribute("resultVariable", "camunda")
+            if result and result.strip():
+                extensions[SERVICE_RESULT] = result.strip()
+        return extensions
+
+
+class CallActivityParser(CamundaCallActivityParser):
+    """Call activities with Camunda's variable mappings (`camunda:in` / `camunda:out`: `source`,
+    `sourceExpression`, `target`, `variables="all"`), kept in the spec's extensions for
+    engine.runtime.spiff_patches."""
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        if node is not None:
+            return extensions
+        for direction, key in (("in", CALL_IN), ("out", CALL_OUT)):
+            mappings = [
+                {
+                    name: mapping.get(name)
+                    for name in ("source", "sourceExpression", "target", "variables")
+                    if mapping.get(name) is not None
+                }
+                for mapping in self.xpath(f"./bpmn:extensionElements/camunda:{direction}")
+            ]
+            if mappings:
+                extensions[key] = mappings
+        return extensions
 
 
 class BusinessRuleTaskParser(CamundaBusinessRuleTaskParser):
@@ -220,6 +283,7 @@ class GovflowParser(CamundaParser):
             full_tag("task"): (CamundaTaskParser, PassThroughTask),
             full_tag("manualTask"): (CamundaTaskParser, PassThroughManualTask),
             full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
+            full_tag("callActivity"): (CallActivityParser, CallActivity),
             full_tag("startEvent"): (StartEventParser, StartEvent),
             full_tag("intermediateCatchEvent"): (
                 IntermediateCatchEventParser,

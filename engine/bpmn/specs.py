@@ -12,6 +12,9 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ServiceTask, UserTask
 
+SERVICE_EXPRESSION = "govflow:expression"
+SERVICE_RESULT = "govflow:resultVariable"
+
 ASSIGNMENT_KEYS = (
     "candidate_groups",
     "candidate_users",
@@ -53,11 +56,20 @@ class GovflowServiceTask(ServiceTask):
     """A service task done by a worker: it parks (STARTED) and the runner writes a job row.
 
     `topic` names the handler (Camunda's `camunda:type="external" camunda:topic="..."`).
+    A service task with `camunda:expression` instead runs the expression (kept in the spec's
+    extensions) and completes at once, its result in `camunda:resultVariable` if named.
     """
 
     def __init__(self, wf_spec: Any, bpmn_id: str, topic: str | None = None, **kwargs: Any) -> None:
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.topic = topic
 
-    def _run_hook(self, my_task: Any) -> None:
-        return None
+    def _run_hook(self, my_task: Any) -> bool | None:
+        extensions = getattr(self, "extensions", None) or {}
+        expression = extensions.get(SERVICE_EXPRESSION)
+        if expression is None:
+            return None  # parks; the runner writes a job row
+        value = my_task.workflow.script_engine.evaluate(my_task, expression)
+        if extensions.get(SERVICE_RESULT):
+            my_task.data[extensions[SERVICE_RESULT]] = value
+        return True

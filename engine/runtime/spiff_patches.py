@@ -17,6 +17,11 @@ Each guard has a regression test in tests/test_spiff_guards.py:
   which a sequential multi-instance over a collection failed at its second instance).
   (`nrOfInstances`, `nrOfActiveInstances` and
   `nrOfCompletedInstances` are given to expressions by engine.runtime.scripting.)
+- Call activities pass all data in and out; with Camunda's `camunda:in` / `camunda:out`
+  mappings they now pass only what is mapped (`source`, `sourceExpression`, `target`,
+  `variables="all"`), as Camunda does. Without mappings nothing changes.
+- A caught escalation or error gives its code to `camunda:escalationCodeVariable` /
+  `camunda:errorCodeVariable` when the catching event names one.
 - Event subprocesses ignore `isInterrupting`: an interrupting one now cancels the rest of its
   scope when its start event fires, as BPMN says; and a scope whose flow has ended no longer
   waits for ever on an event subprocess that was never triggered (a timer start still
@@ -34,16 +39,17 @@ from typing import Any
 from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import CodeEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
-from engine.bpmn.parser import EVENT_SUBPROCESS_START
+from engine.bpmn.parser import CALL_IN, CALL_OUT, CODE_VARIABLE, EVENT_SUBPROCESS_START
 from engine.runtime import clock
 from engine.runtime.data_merge import three_way_merge
 
@@ -264,6 +270,75 @@ def _end_join_threshold(self: _EndJoin, my_task: Task) -> bool:
     return True
 
 
+def _mapped(
+    mappings: list[dict[str, str]], source: dict[str, Any], evaluate: Any, base: dict[str, Any]
+) -> dict[str, Any]:
+    result = dict(base)
+    for mapping in mappings:
+        if mapping.get("variables") == "all":
+            result.update(deepcopy(source))
+        target = mapping.get("target")
+        if not target:
+            continue
+        if "sourceExpression" in mapping:
+            result[target] = evaluate(mapping["sourceExpression"])
+        elif "source" in mapping:
+            result[target] = deepcopy(source.get(mapping["source"]))
+    return result
+
+
+_original_call_copy_data = CallActivity.copy_data
+_original_call_update_data = CallActivity.update_data
+
+
+def _call_copy_data(self: CallActivity, my_task: Task, subworkflow: Any) -> None:
+    mappings = (getattr(self, "extensions", None) or {}).get(CALL_IN)
+    if not mappings:
+        _original_call_copy_data(self, my_task, subworkflow)
+        return
+    start = subworkflow.get_next_task(
+        subworkflow.task_tree, skip_subprocesses=True, spec_name="Start"
+    )
+    engine = my_task.workflow.script_engine
+
+    def evaluate(expression: str) -> Any:
+        return engine.evaluate(my_task, expression)
+
+    start.set_data(**_mapped(mappings, my_task.data, evaluate, {}))
+
+
+def _call_update_data(self: CallActivity, my_task: Task, subworkflow: Any) -> None:
+    mappings = (getattr(self, "extensions", None) or {}).get(CALL_OUT)
+    if not mappings:
+        _original_call_update_data(self, my_task, subworkflow)
+        return
+    last = subworkflow.last_task
+    engine = my_task.workflow.script_engine
+
+    def evaluate(expression: str) -> Any:
+        return engine.evaluate(last, expression)
+
+    my_task.data = _mapped(mappings, last.data, evaluate, my_task.data)
+
+
+_CAUGHT_CODE = "govflow:caughtCode"
+_original_code_catch = CodeEventDefinition.catch
+_original_code_update_task_data = CodeEventDefinition.update_task_data
+
+
+def _code_catch(self: CodeEventDefinition, my_task: Task, event: Any = None) -> None:
+    if event is not None and CODE_VARIABLE in (getattr(my_task.task_spec, "extensions", {}) or {}):
+        my_task.internal_data[_CAUGHT_CODE] = getattr(event.event_definition, "code", None)
+    _original_code_catch(self, my_task, event)
+
+
+def _code_update_task_data(self: CodeEventDefinition, my_task: Task) -> None:
+    _original_code_update_task_data(self, my_task)
+    variable = (getattr(my_task.task_spec, "extensions", {}) or {}).get(CODE_VARIABLE)
+    if variable and _CAUGHT_CODE in my_task.internal_data:
+        my_task.data[variable] = my_task.internal_data.pop(_CAUGHT_CODE)
+
+
 class _ClockDatetime(datetime):
     """`datetime` whose `now()` reads engine.runtime.clock."""
 
@@ -291,6 +366,10 @@ def apply() -> None:
     MultiInstanceTask.create_child = _mi_create_child  # type: ignore[method-assign]
     MultiInstanceTask.merge_child = _mi_merge_child  # type: ignore[method-assign]
     StartEvent._run_hook = _start_run_hook  # type: ignore[method-assign]
+    CallActivity.copy_data = _call_copy_data  # type: ignore[method-assign]
+    CodeEventDefinition.catch = _code_catch  # type: ignore[method-assign]
+    CodeEventDefinition.update_task_data = _code_update_task_data  # type: ignore[method-assign]
+    CallActivity.update_data = _call_update_data  # type: ignore[method-assign]
     _EndJoin._check_threshold_unstructured = _end_join_threshold  # type: ignore[method-assign]
     _applied = True
 

@@ -366,3 +366,57 @@ def test_the_escalation_code_is_given_to_the_named_variable(gf):
     gf.deploy(text, "escalating.bpmn")
     detail = gf.detail(gf.start("escalating").id)
     assert (detail["status"], detail["variables"].get("why")) == ("completed", "LATE")
+
+
+def test_a_thrown_message_carries_its_camunda_expression(gf):
+    definition = (
+        '<bpmn:messageEventDefinition messageRef="decided" camunda:expression="decision" '
+        'camunda:resultVariable="answer" />'
+    )
+    gf.deploy(
+        b.definitions(
+            '<bpmn:message id="decided" name="decided" />',
+            b.process(
+                "tell",
+                b.start(),
+                b.par("split"),
+                '<bpmn:intermediateCatchEvent id="hear"><bpmn:messageEventDefinition '
+                'messageRef="decided" /></bpmn:intermediateCatchEvent>',
+                f'<bpmn:intermediateThrowEvent id="say">{definition}</bpmn:intermediateThrowEvent>',
+                b.par("join"),
+                b.end(),
+                b.flow("f0", "start", "split"),
+                b.flow("f1", "split", "hear"),
+                b.flow("f2", "split", "say"),
+                b.flow("f3", "hear", "join"),
+                b.flow("f4", "say", "join"),
+                b.flow("f5", "join", "end"),
+            ),
+        ),
+        "tell.bpmn",
+    )
+    detail = gf.detail(gf.start("tell", decision="Yes").id)
+    assert (detail["status"], detail["variables"].get("answer")) == ("completed", "Yes")
+
+
+def test_a_start_event_with_several_messages_starts_on_any_of_them(gf):
+    gf.deploy(
+        b.definitions(
+            '<bpmn:message id="m1" name="by_post" /><bpmn:message id="m2" name="by_mail" />',
+            b.process(
+                "either",
+                b.start(
+                    inner='<bpmn:messageEventDefinition messageRef="m1" />'
+                    '<bpmn:messageEventDefinition messageRef="m2" />'
+                ),
+                b.end(),
+                b.flow("f", "start", "end"),
+            ),
+        ),
+        "either.bpmn",
+    )
+    from engine.runtime import messages
+
+    delivery = messages.deliver(gf.app.runner, gf.ops, "by_mail", {"sender": "li"})
+    assert delivery.started
+    assert gf.detail(delivery.instance_id)["status"] == "completed"

@@ -57,6 +57,8 @@ START_FORM = "govflow:startForm"
 EVENT_SUBPROCESS_START = "govflow:eventSubprocessStart"
 CALL_IN = "govflow:in"
 CODE_VARIABLE = "govflow:codeVariable"
+MESSAGE_EXPRESSION = "govflow:messageExpression"
+MESSAGE_RESULT = "govflow:messageResultVariable"
 CALL_OUT = "govflow:out"
 _TRAILING_CODE = re.compile(r"[\(（\[【]\s*([A-Za-z][\w-]*)\s*[\)）\]】]\s*$")
 _OWNER_TERM = re.compile(r"^(user|group)\((.+)\)$")
@@ -119,10 +121,18 @@ class EventDefinitionsMixin:
 
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         """Camunda's `camunda:escalationCodeVariable` / `camunda:errorCodeVariable`: the
-        variable that receives the code of the escalation or error caught."""
+        variable that receives the code of the escalation or error caught; and the payload of a
+        thrown message, `camunda:expression` (with `camunda:resultVariable`)."""
         extensions: dict[str, Any] = super().parse_extensions(node)  # type: ignore[misc]
         if node is not None:
             return extensions
+        for definition in self.xpath("./bpmn:messageEventDefinition"):  # type: ignore[attr-defined]
+            expression = definition.get(f"{{{CAMUNDA_NS}}}expression")
+            if expression and expression.strip():
+                extensions[MESSAGE_EXPRESSION] = expression.strip()
+                result = definition.get(f"{{{CAMUNDA_NS}}}resultVariable")
+                if result and result.strip():
+                    extensions[MESSAGE_RESULT] = result.strip()
         for kind, attribute in (
             ("escalationEventDefinition", "escalationCodeVariable"),
             ("errorEventDefinition", "errorCodeVariable"),

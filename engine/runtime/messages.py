@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from sqlalchemy import select
@@ -57,12 +58,17 @@ class Delivery:
 
 
 def _starts_on(spec: Any, name: str) -> bool:
+    """A message start event for `name`, alone or among the definitions of a start event
+    with several (BPMN's multiple start event: any one of them starts the process). A
+    parallel multiple start event waits for all of them, which needs the case to subscribe
+    to the others once started; it is not offered until then."""
+    if not isinstance(spec, StartEvent):
+        return False
     event = getattr(spec, "event_definition", None)
-    return (
-        isinstance(spec, StartEvent)
-        and isinstance(event, MessageEventDefinition)
-        and event.name == name
-    )
+    if isinstance(event, MultipleEventDefinition) and event.parallel:
+        return False
+    definitions = event.event_definitions if isinstance(event, MultipleEventDefinition) else [event]
+    return any(isinstance(d, MessageEventDefinition) and d.name == name for d in definitions)
 
 
 def _starting_definitions(session: Session, runner: Runner, name: str) -> list[str]:

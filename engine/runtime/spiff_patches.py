@@ -22,6 +22,10 @@ Each guard has a regression test in tests/test_spiff_guards.py:
   `variables="all"`), as Camunda does. Without mappings nothing changes.
 - A caught escalation or error gives its code to `camunda:escalationCodeVariable` /
   `camunda:errorCodeVariable` when the catching event names one.
+- A thrown message carries the whole task data; with `camunda:expression` on its definition
+  it now carries that expression's value: `{resultVariable: value}`, or the value itself if
+  it is a dict, or `{name: value}` when the expression is a variable name (any other value,
+  having no variable to land in, leaves the payload as the task data).
 - Event subprocesses ignore `isInterrupting`: an interrupting one now cancels the rest of its
   scope when its start event fires, as BPMN says; and a scope whose flow has ended no longer
   waits for ever on an event subprocess that was never triggered (a timer start still
@@ -31,6 +35,7 @@ Each guard has a regression test in tests/test_spiff_guards.py:
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from copy import deepcopy
 from datetime import datetime, tzinfo
@@ -40,16 +45,25 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import CodeEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
-from engine.bpmn.parser import CALL_IN, CALL_OUT, CODE_VARIABLE, EVENT_SUBPROCESS_START
+from engine.bpmn.parser import (
+    CALL_IN,
+    CALL_OUT,
+    CODE_VARIABLE,
+    EVENT_SUBPROCESS_START,
+    MESSAGE_EXPRESSION,
+    MESSAGE_RESULT,
+)
 from engine.runtime import clock
 from engine.runtime.data_merge import three_way_merge
 
@@ -339,6 +353,34 @@ def _code_update_task_data(self: CodeEventDefinition, my_task: Task) -> None:
         my_task.data[variable] = my_task.internal_data.pop(_CAUGHT_CODE)
 
 
+_original_message_throw = MessageEventDefinition.throw
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _message_throw(self: MessageEventDefinition, my_task: Task) -> None:
+    """A message whose throwing event names `camunda:expression` carries its value."""
+    extensions = getattr(my_task.task_spec, "extensions", None) or {}
+    expression = extensions.get(MESSAGE_EXPRESSION)
+    if expression is None or type(self) is not MessageEventDefinition:
+        _original_message_throw(self, my_task)
+        return
+    value = my_task.workflow.script_engine.evaluate(my_task, expression)
+    result = extensions.get(MESSAGE_RESULT)
+    if result:
+        payload = {result: deepcopy(value)}
+    elif isinstance(value, dict):
+        payload = deepcopy(value)
+    elif _NAME.match(expression.strip()):
+        payload = {expression.strip(): deepcopy(value)}
+    else:  # a value with no variable to land in: the task data, as without an expression
+        _original_message_throw(self, my_task)
+        return
+    correlations = self.get_correlations(my_task, payload)
+    my_task.workflow.correlations.update(correlations)
+    event = BpmnEvent(self, payload=payload, correlations=correlations)
+    my_task.workflow.top_workflow.catch(event)
+
+
 class _ClockDatetime(datetime):
     """`datetime` whose `now()` reads engine.runtime.clock."""
 
@@ -368,6 +410,7 @@ def apply() -> None:
     StartEvent._run_hook = _start_run_hook  # type: ignore[method-assign]
     CallActivity.copy_data = _call_copy_data  # type: ignore[method-assign]
     CodeEventDefinition.catch = _code_catch  # type: ignore[method-assign]
+    MessageEventDefinition.throw = _message_throw  # type: ignore[method-assign]
     CodeEventDefinition.update_task_data = _code_update_task_data  # type: ignore[method-assign]
     CallActivity.update_data = _call_update_data  # type: ignore[method-assign]
     _EndJoin._check_threshold_unstructured = _end_join_threshold  # type: ignore[method-assign]

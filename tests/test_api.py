@@ -357,3 +357,30 @@ def test_certificates_download_and_job_metrics(api):
     metrics = api.get("/api/jobs/metrics", "ops").json()
     assert metrics["certificate.issue"]["completed"] == 1
     assert api.get("/api/jobs/metrics", "front").status_code == 403
+
+
+def test_completing_a_task_answers_with_the_case_number_the_step_assigned(api):
+    """The answer to a completion is the task as the command left it, even when the step it
+    triggered gave the case its number (the business key) in the same transaction."""
+    from tests import bpmn as b
+
+    xml = b.doc(
+        "numbered",
+        b.start(),
+        b.user("accept", "受理", candidateGroups="center"),
+        b.script("number", "case_number = assign_case_number()"),
+        b.user("approve", "审批", candidateGroups="amr"),
+        b.end(),
+        *b.chain("start", "accept", "number", "approve", "end"),
+    )
+    deployed = api.post(
+        "/api/definitions", "designer", files=[("files", ("numbered.bpmn", xml, "text/xml"))]
+    )
+    assert deployed.status_code == 201, deployed.text
+    case = api.post("/api/instances", "front", json={"definition_key": "numbered"}).json()
+    [accept] = api.get("/api/tasks", "front").json()
+    done = api.post(f"/api/tasks/{accept['id']}/complete", "front", json={"data": {}})
+    assert done.status_code == 200, done.text
+    number = api.get(f"/api/instances/{case['id']}", "ops").json()["business_key"]
+    assert number and done.json()["business_key"] == number
+    assert done.json()["state"] == "completed"

@@ -588,7 +588,11 @@ class Runner:
                 update(HumanTask)
                 .where(HumanTask.instance_id == instance.id)
                 .values(business_key=notes.business_key)
+                .execution_options(synchronize_session=False)
             )
+            for held in list(session.identity_map.values()):
+                if isinstance(held, HumanTask) and held.instance_id == instance.id:
+                    set_committed_value(held, "business_key", notes.business_key)
             set_committed_value(instance, "business_key", notes.business_key)
             ctx.audit_details["business_key"] = notes.business_key
         for code, note in notes.statuses:

@@ -30,16 +30,10 @@ SCOPE_HELP = (
 )
 
 
-def _task_out(
-    govflow: Govflow,
-    task_id: str,
-) -> TaskOut:
-    with govflow.database.read_session() as session:
-        row = session.get(queries.HumanTask, task_id)
-        assert row is not None
-        now = clock.now()
-        soon = queries.soon_limit(govflow.services.calendars.get(), now)
-        return TaskOut.model_validate(queries.task_to_dict(row, now, soon))
+def _task_out(govflow: Govflow, row: queries.HumanTask) -> TaskOut:
+    now = clock.now()
+    soon = queries.soon_limit(govflow.services.calendars.get(), now)
+    return TaskOut.model_validate(queries.task_to_dict(row, now, soon))
 
 
 @router.get("", response_model=list[TaskOut], responses=errors(401, 403, 422))
@@ -98,8 +92,13 @@ def _run(
     command: object,
     task_id: str,
 ) -> TaskOut:
-    govflow.runner.execute(command, actor)  # type: ignore[arg-type]
-    return _task_out(govflow, task_id)
+    row = govflow.runner.execute(command, actor)  # type: ignore[arg-type]
+    if not isinstance(row, queries.HumanTask):
+        with govflow.database.read_session() as session:
+            row = session.get(queries.HumanTask, task_id)
+    assert row is not None
+    # the row as the command committed it (sessions keep attributes after commit)
+    return _task_out(govflow, row)
 
 
 @router.post("/{task_id}/claim", response_model=TaskOut, responses=errors(401, 403, 404, 409))

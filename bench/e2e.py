@@ -6,7 +6,7 @@ queue runs short. Goals: >= 300 task completions/s, >= 30 instances/s, p99 compl
 < 100 ms.
 
     .venv/bin/python -m bench.e2e [--clients 8] [--duration 30] [--warmup 5] [--servers 1]
-                                  [--workers 1]
+                                  [--workers 1] [--http-workers 1] [--access-log]
 
 Every process it starts is stopped at the end (and on Ctrl-C); the run is bounded by
 `--duration` (use e.g. `--duration 300` for a longer run). The baseline in the same run is
@@ -69,9 +69,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of one process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """User plus system CPU time of a process group (the process started in its own session,
+    all its threads and its worker processes), from /proc."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pid:  # the process group
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
 
 
 def machine_busy() -> tuple[float, float]:
@@ -262,6 +270,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--servers", type=int, default=1, help="govflow serve processes")
     parser.add_argument("--workers", type=int, default=1, help="govflow worker processes")
+    parser.add_argument(
+        "--http-workers", type=int, default=1, help="serve --workers: HTTP processes per server"
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", help="keep serve's access log (off by default)"
+    )
     args = parser.parse_args()
     print(
         f"bench.e2e on {machine()}; {args.clients} clerk clients, {args.servers} server(s), "
@@ -287,7 +301,15 @@ def main() -> None:
         bases = []
         for index in range(args.servers):
             port = free_port()
-            server = processes.spawn(f"serve{index}", "serve", "--port", str(port))
+            server = processes.spawn(
+                f"serve{index}",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.http_workers),
+                *([] if args.access_log else ["--no-access-log"]),
+            )
             bases.append(f"http://127.0.0.1:{port}")
             wait_for(f"{bases[-1]}/openapi.json", server)
         for index in range(args.workers):

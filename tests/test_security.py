@@ -177,6 +177,31 @@ def test_working_day_arithmetic_holds_for_any_day_and_count(module_app, start, c
     assert deadline.provisional == (deadline.day.year >= 2027 or bool(unknown))
 
 
+def _workhours_walked(calendar, start: datetime, end: datetime) -> float:
+    """The definition, day by day: each working day's office window clipped to the span."""
+    total, day = 0.0, start.astimezone(calendar.office.tz).date()
+    while day <= end.astimezone(calendar.office.tz).date():
+        if calendar.is_workday(day):
+            opens = datetime.combine(day, calendar.office.opens, calendar.office.tz)
+            closes = datetime.combine(day, calendar.office.closes, calendar.office.tz)
+            begin, finish = max(start, opens), min(end, closes)
+            total += max(0.0, (finish - begin).total_seconds() / 3600)
+        day += timedelta(days=1)
+    return total
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    start=st.datetimes(min_value=datetime(2004, 1, 1), max_value=datetime(2027, 12, 31)),
+    span=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=800)),
+)
+def test_office_hours_between_two_moments_match_a_day_by_day_count(module_app, start, span):
+    calendar = module_app.services.calendars.get()
+    begin = start.replace(tzinfo=UTC)
+    counted = calendar.workhours_between(begin, begin + span)
+    assert counted == pytest.approx(_workhours_walked(calendar, begin, begin + span), abs=1e-6)
+
+
 XML_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=300)
 
 

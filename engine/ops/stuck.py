@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from engine.config import Settings
 from engine.jobs.handlers import queue_for
@@ -90,10 +90,22 @@ def _live(query: Any, definition_key: str | None) -> Any:
 
 
 def _with_heads(
-    session: Session, model: Any, condition: Any, order: Any, key: str | None, limit: int
+    session: Session,
+    model: Any,
+    columns: tuple[Any, ...],
+    condition: Any,
+    order: Any,
+    key: str | None,
+    limit: int,
 ) -> list[tuple[Any, _Head]]:
-    """Rows of `model` on live cases that meet `condition`, oldest first, each with its case."""
-    query = select(model, *HEAD).join(Instance, Instance.id == model.instance_id).where(condition)
+    """Rows of `model` on live cases that meet `condition`, oldest first, each with its case.
+    Only `columns` of `model` are read: job payloads and task data stay on disk."""
+    query = (
+        select(model, *HEAD)
+        .options(load_only(*columns, raiseload=True))
+        .join(Instance, Instance.id == model.instance_id)
+        .where(condition)
+    )
     found = session.execute(_live(query, key).order_by(order).limit(limit)).all()
     return [(r[0], _Head(*r[1:])) for r in found]
 
@@ -145,7 +157,15 @@ def _incidents(session: Session, key: str | None, wanted: set[str], limit: int) 
         condition = and_(condition, Incident.kind == "job")
     elif "failed_job" not in wanted:
         condition = and_(condition, Incident.kind != "job")
-    found = _with_heads(session, Incident, condition, Incident.created_at, key, limit)
+    columns = (
+        Incident.id,
+        Incident.instance_id,
+        Incident.kind,
+        Incident.element_id,
+        Incident.message,
+        Incident.created_at,
+    )
+    found = _with_heads(session, Incident, columns, condition, Incident.created_at, key, limit)
     instances = {incident.instance_id: head for incident, head in found}
     out: list[StuckCase] = []
     other: dict[str, list[Incident]] = defaultdict(list)
@@ -194,11 +214,36 @@ def _jobs(
     session: Session, key: str | None, now: datetime, limits: Thresholds, limit: int
 ) -> list[StuckCase]:
     cutoff = now - timedelta(minutes=limits.job_pending_minutes)
-    condition = or_(
-        and_(Job.state == "pending", Job.next_run_at < cutoff),
-        and_(Job.state == "running", Job.lease_until < cutoff),
+    columns = (
+        Job.id,
+        Job.instance_id,
+        Job.topic,
+        Job.state,
+        Job.element_id,
+        Job.next_run_at,
+        Job.lease_until,
+        Job.lease_owner,
+        Job.updated_at,
     )
-    found = _with_heads(session, Job, condition, Job.next_run_at, key, limit)
+    # Two index walks (pending by next run, running by lease end) rather than one OR that
+    # has to sort every stale job.
+    found = _with_heads(
+        session,
+        Job,
+        columns,
+        and_(Job.state == "pending", Job.next_run_at < cutoff),
+        Job.next_run_at,
+        key,
+        limit,
+    ) + _with_heads(
+        session,
+        Job,
+        columns,
+        and_(Job.state == "running", Job.lease_until < cutoff),
+        Job.lease_until,
+        key,
+        limit,
+    )
     out = []
     for job, head in found:
         if job.state == "pending":
@@ -236,7 +281,8 @@ def _timers(
         and_(Timer.state == "waiting", Timer.due_at < cutoff),
         and_(Timer.state == "firing", Timer.fired_at < cutoff),
     )
-    found = _with_heads(session, Timer, condition, Timer.due_at, key, limit)
+    columns = (Timer.id, Timer.instance_id, Timer.element_id, Timer.due_at)
+    found = _with_heads(session, Timer, columns, condition, Timer.due_at, key, limit)
     out = []
     for timer, head in found:
         lag = (now - timer.due_at).total_seconds() / 60
@@ -258,7 +304,15 @@ def _unclaimed(session: Session, key: str | None, now: datetime, limit: int) -> 
     condition = and_(
         HumanTask.state == "open", HumanTask.assignee.is_(None), HumanTask.due_at < now
     )
-    found = _with_heads(session, HumanTask, condition, HumanTask.due_at, key, limit)
+    columns = (
+        HumanTask.id,
+        HumanTask.instance_id,
+        HumanTask.name,
+        HumanTask.element_id,
+        HumanTask.due_at,
+        HumanTask.candidate_groups,
+    )
+    found = _with_heads(session, HumanTask, columns, condition, HumanTask.due_at, key, limit)
     out = []
     for task, head in found:
         assert task.due_at is not None

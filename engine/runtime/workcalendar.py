@@ -11,6 +11,7 @@ Counting follows 行政许可法 practice: the day a period starts on is not cou
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import time as _time
@@ -70,6 +71,7 @@ class WorkCalendar:
         self.known_years = frozenset(known_years)
         self.exceptions = dict(exceptions)
         self.office = office
+        self._exception_days = sorted(self.exceptions)
 
     def knows(self, year: int) -> bool:
         return year in self.known_years
@@ -149,19 +151,41 @@ class WorkCalendar:
         raise ValueError(f"{hours} office hours run past ten years")
 
     def workhours_between(self, start: datetime, end: datetime) -> float:
-        """Office hours between two moments, on working days only."""
+        """Office hours between two moments, on working days only.
+
+        The first and last day are measured against their office window; the whole days in
+        between are counted, not walked (the stuck detector asks this for hundreds of cases
+        idle for months)."""
         if end <= start:
             return 0.0
-        total = 0.0
-        day, last = start.astimezone(self.office.tz).date(), end.astimezone(self.office.tz).date()
-        while day <= last:
-            if self.is_workday(day):
-                opens, closes = self._office_window(day)
-                begin, finish = max(start, opens), min(end, closes)
-                if finish > begin:
-                    total += (finish - begin).total_seconds() / 3600
-            day += timedelta(days=1)
+        first, last = start.astimezone(self.office.tz).date(), end.astimezone(self.office.tz).date()
+        total = self._hours_on(first, start, end)
+        if last > first:
+            total += self._hours_on(last, start, end)
+        if (last - first).days > 1:
+            between = self.workday_count(first + timedelta(days=1), last - timedelta(days=1))
+            total += between * self.day_hours
         return total
+
+    def _hours_on(self, day: date, start: datetime, end: datetime) -> float:
+        if not self.is_workday(day):
+            return 0.0
+        opens, closes = self._office_window(day)
+        begin, finish = max(start, opens), min(end, closes)
+        return (finish - begin).total_seconds() / 3600 if finish > begin else 0.0
+
+    def workday_count(self, first: date, last: date) -> int:
+        """Working days d with first <= d <= last: weekdays by arithmetic, then the exception
+        days in the range (holidays on weekdays, make-up working weekends)."""
+        if last < first:
+            return 0
+        weeks, rest = divmod((last - first).days + 1, 7)
+        count = weeks * 5 + sum(1 for i in range(rest) if (first.weekday() + i) % 7 < 5)
+        low = bisect.bisect_left(self._exception_days, first)
+        high = bisect.bisect_right(self._exception_days, last)
+        for day in self._exception_days[low:high]:
+            count += int(self.exceptions[day]) - int(day.weekday() < 5)
+        return count
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.office.tz).date()

@@ -225,6 +225,13 @@ class HumanTask(Base):
             postgresql_where=text("state = 'open' AND assignee IS NULL"),
             sqlite_where=text("state = 'open' AND assignee IS NULL"),
         ),
+        # "does this case wait on a person?" (stuck detector, projections) without heap reads
+        Index(
+            "ix_human_tasks_open_instance",
+            "instance_id",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -420,3 +420,25 @@ def test_a_start_event_with_several_messages_starts_on_any_of_them(gf):
     delivery = messages.deliver(gf.app.runner, gf.ops, "by_mail", {"sender": "li"})
     assert delivery.started
     assert gf.detail(delivery.instance_id)["status"] == "completed"
+
+
+def test_data_set_on_a_branch_that_just_stops_is_kept(gf):
+    gf.deploy(
+        b.doc(
+            "side_branch",
+            b.start(),
+            b.par("split"),
+            b.script("note", "noted = True"),
+            b.user("work", "Work", candidateGroups="amr"),
+            b.end(),
+            b.flow("f0", "start", "split"),
+            b.flow("f1", "split", "note"),  # 'note' has no outgoing flow
+            b.flow("f2", "split", "work"),
+            b.flow("f3", "work", "end"),
+        ),
+        "side_branch.bpmn",
+    )
+    case = gf.start("side_branch").id
+    gf.complete(gf.task(case, "work").id, gf.clerk("li", "amr"))
+    detail = gf.detail(case)
+    assert (detail["status"], detail["variables"].get("noted")) == ("completed", True)

@@ -19,9 +19,9 @@ Each is small and named after the file shape that needs it:
 - a link throw event and the link catch event of the same name in the same scope become one
   sequence flow between two pass-through events (a link is a "go to"; SpiffWorkflow 3.2.0
   does not follow it);
-- a process or subprocess without an end event ends where its flow ends (BPMN 10.5.3, and
-  Camunda runs such models): an end event is added, with a flow from each node that has no
-  outgoing flow, because SpiffWorkflow only finishes a process at an end event;
+- a token ends where its flow stops (BPMN 10.5.3, and Camunda runs such models): an end event
+  is added, with a flow from each node that has no outgoing flow, because SpiffWorkflow only
+  finishes a process at an end event, and merges a branch's data only at one;
 - Flowable's and Activiti's `collection`/`elementVariable` multi-instance attributes (and
   Camunda's `collection` without an `elementVariable`) become the standard
   `loopDataInputRef`/`inputDataItem`: one instance per item of the collection.
@@ -357,13 +357,13 @@ def dead_ends(scope: etree._Element) -> list[etree._Element]:
 
 
 def _give_implicit_ends(root: etree._Element) -> None:
-    """A process or subprocess with no end event gets one, reached from each dead end."""
+    """Each dead end of a process or subprocess flows to an end event of its own, so the
+    token ends there and its data joins the scope's at the end, as it would with an end event
+    drawn (process variables are the process's, not the branch's)."""
     scopes = list(root.iter(f"{{{BPMN_NS}}}process"))
     for kind in ("subProcess", "transaction"):
         scopes.extend(root.iter(f"{{{BPMN_NS}}}{kind}"))
     for scope in scopes:
-        if scope.find(f"{{{BPMN_NS}}}endEvent") is not None:
-            continue
         ends = dead_ends(scope)
         if not ends:
             continue

@@ -442,3 +442,50 @@ def test_data_set_on_a_branch_that_just_stops_is_kept(gf):
     gf.complete(gf.task(case, "work").id, gf.clerk("li", "amr"))
     detail = gf.detail(case)
     assert (detail["status"], detail["variables"].get("noted")) == ("completed", True)
+
+
+def test_spiff_pre_and_post_scripts_run_around_a_task(gf):
+    text = b.doc(
+        "scripted",
+        b.start(),
+        '<bpmn:task id="calc"><bpmn:extensionElements>'
+        "<spiffworkflow:preScript>z = a * 2</spiffworkflow:preScript>"
+        "<spiffworkflow:postScript>c = z + 1</spiffworkflow:postScript>"
+        "</bpmn:extensionElements></bpmn:task>",
+        b.end(),
+        *b.chain("start", "calc", "end"),
+    ).replace(
+        "<bpmn:definitions ",
+        '<bpmn:definitions xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" ',
+    )
+    gf.deploy(text, "scripted.bpmn")
+    variables = gf.detail(gf.start("scripted", a=5).id)["variables"]
+    assert (variables["z"], variables["c"]) == (10, 11)
+
+
+def test_flowable_terminate_all_in_an_event_subprocess_ends_the_case(gf, app):
+    end = (
+        '<bpmn:endEvent id="event_end"><bpmn:terminateEventDefinition '
+        'flowable:terminateAll="true" /></bpmn:endEvent>'
+    )
+    event_sub = (
+        '<bpmn:subProcess id="on_event" triggeredByEvent="true">'
+        f'<bpmn:startEvent id="event_start" isInterrupting="false">{_TIMER_START}'
+        "</bpmn:startEvent>" + end + b.flow("e1", "event_start", "event_end") + "</bpmn:subProcess>"
+    )
+    text = b.doc(
+        "stop_all",
+        b.start(),
+        b.user("work", "Work", candidateGroups="amr"),
+        b.end(),
+        *b.chain("start", "work", "end"),
+        event_sub,
+    ).replace("<bpmn:definitions ", '<bpmn:definitions xmlns:flowable="http://flowable.org/bpmn" ')
+    gf.deploy(text, "stop_all.bpmn")
+    frozen = clock.FrozenClock(datetime(2026, 9, 1, 1, 0, tzinfo=UTC))
+    with clock.use_clock(frozen):
+        case = gf.start("stop_all").id
+        frozen.set(datetime(2026, 9, 2, 1, 1, tzinfo=UTC))
+        assert Scheduler(app).tick() == 1
+    assert gf.detail(case)["status"] == "completed"
+    assert gf.open_tasks(case) == []

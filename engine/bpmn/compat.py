@@ -22,6 +22,8 @@ Each is small and named after the file shape that needs it:
 - a token ends where its flow stops (BPMN 10.5.3, and Camunda runs such models): an end event
   is added, with a flow from each node that has no outgoing flow, because SpiffWorkflow only
   finishes a process at an end event, and merges a branch's data only at one;
+- SpiffWorkflow's `spiffworkflow:preScript` / `postScript` run as in SpiffWorkflow's own
+  dialect (see SpiffScriptsMixin);
 - Flowable's and Activiti's `collection`/`elementVariable` multi-instance attributes (and
   Camunda's `collection` without an `elementVariable`) become the standard
   `loopDataInputRef`/`inputDataItem`: one instance per item of the collection.
@@ -471,8 +473,34 @@ class StandardLoopMixin:
         return super()._add_multiinstance_task(loop_characteristics)  # type: ignore[misc]
 
 
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+PRE_SCRIPT = "govflow:preScript"
+POST_SCRIPT = "govflow:postScript"
+
+
+class SpiffScriptsMixin:
+    """SpiffWorkflow's own `spiffworkflow:preScript` / `postScript` extensions (a script run
+    as the element becomes ready / as it completes), kept in the spec's extensions for
+    engine.runtime.spiff_patches, so models drawn in SpiffArena run here too."""
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions: dict[str, Any] = super().parse_extensions(node)  # type: ignore[misc]
+        if node is not None:
+            return extensions
+        for tag, key in (("preScript", PRE_SCRIPT), ("postScript", POST_SCRIPT)):
+            found = self.node.find(  # type: ignore[attr-defined]
+                f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}{tag}"
+            )
+            if found is not None and (found.text or "").strip():
+                extensions[key] = found.text
+        return extensions
+
+
 def with_standard_loops(parser_class: type) -> type:
-    """The parser class, taught standard multi-instance (and govflow's storable MI classes)."""
+    """The parser class, taught standard multi-instance (and govflow's storable MI classes)
+    and SpiffWorkflow's pre- and post-scripts."""
     if not issubclass(parser_class, TaskParser) or issubclass(parser_class, StandardLoopMixin):
         return parser_class
-    return type(f"Govflow{parser_class.__name__}", (StandardLoopMixin, parser_class), {})
+    return type(
+        f"Govflow{parser_class.__name__}", (StandardLoopMixin, SpiffScriptsMixin, parser_class), {}
+    )

@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     CallActivity,
+    EndEvent,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     StartEvent,
@@ -26,6 +27,7 @@ from SpiffWorkflow.bpmn.specs.defaults import (
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
+    CamundaEndEventParser,
     CamundaIntermediateCatchEventParser,
     CamundaIntermediateThrowEventParser,
     CamundaStartEventParser,
@@ -58,6 +60,7 @@ EVENT_SUBPROCESS_START = "govflow:eventSubprocessStart"
 CALL_IN = "govflow:in"
 CODE_VARIABLE = "govflow:codeVariable"
 MESSAGE_EXPRESSION = "govflow:messageExpression"
+TERMINATE_ALL = "govflow:terminateAll"
 MESSAGE_RESULT = "govflow:messageResultVariable"
 CALL_OUT = "govflow:out"
 _TRAILING_CODE = re.compile(r"[\(（\[【]\s*([A-Za-z][\w-]*)\s*[\)）\]】]\s*$")
@@ -179,6 +182,21 @@ class BoundaryEventParser(EventDefinitionsMixin, CamundaBoundaryEventParser):
     pass
 
 
+class EndEventParser(CamundaEndEventParser):
+    """Marks Flowable's / Activiti's `terminateAll="true"` on a terminate end event: the whole
+    case ends, not only the (sub)process the event is in."""
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions: dict[str, Any] = super().parse_extensions(node)
+        if node is not None:
+            return extensions
+        for definition in self.xpath("./bpmn:terminateEventDefinition"):
+            for namespace in ("http://flowable.org/bpmn", "http://activiti.org/bpmn"):
+                if (definition.get(f"{{{namespace}}}terminateAll") or "").strip() == "true":
+                    extensions[TERMINATE_ALL] = True
+        return extensions
+
+
 class UserTaskParser(CamundaTaskParser):
     """User tasks with Camunda assignment attributes, BPMN potential owners, or a lane."""
 
@@ -295,6 +313,7 @@ class GovflowParser(CamundaParser):
             full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
             full_tag("callActivity"): (CallActivityParser, CallActivity),
             full_tag("startEvent"): (StartEventParser, StartEvent),
+            full_tag("endEvent"): (EndEventParser, EndEvent),
             full_tag("intermediateCatchEvent"): (
                 IntermediateCatchEventParser,
                 IntermediateCatchEvent,

@@ -26,6 +26,10 @@ Each guard has a regression test in tests/test_spiff_guards.py:
   it now carries that expression's value: `{resultVariable: value}`, or the value itself if
   it is a dict, or `{name: value}` when the expression is a variable name (any other value,
   having no variable to land in, leaves the payload as the task data).
+- `spiffworkflow:preScript` / `postScript` (kept in the spec's extensions by the parser) run
+  when the element becomes ready and when it completes, as in SpiffWorkflow's own dialect.
+- Flowable's `terminateAll="true"` on a terminate end event ends the whole case, not only the
+  (event) subprocess it is in.
 - Event subprocesses ignore `isInterrupting`: an interrupting one now cancels the rest of its
   scope when its start event fires, as BPMN says; and a scope whose flow has ended no longer
   waits for ever on an event subprocess that was never triggered (a timer start still
@@ -42,10 +46,12 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
+from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import CodeEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
@@ -53,9 +59,11 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWo
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
+from engine.bpmn.compat import POST_SCRIPT, PRE_SCRIPT
 from engine.bpmn.parser import (
     CALL_IN,
     CALL_OUT,
@@ -63,6 +71,7 @@ from engine.bpmn.parser import (
     EVENT_SUBPROCESS_START,
     MESSAGE_EXPRESSION,
     MESSAGE_RESULT,
+    TERMINATE_ALL,
 )
 from engine.runtime import clock
 from engine.runtime.data_merge import three_way_merge
@@ -381,6 +390,47 @@ def _message_throw(self: MessageEventDefinition, my_task: Task) -> None:
     my_task.workflow.top_workflow.catch(event)
 
 
+_original_spec_update_hook = BpmnTaskSpec._update_hook
+_original_spec_complete_hook = BpmnTaskSpec._on_complete_hook
+
+
+def _run_extension_script(spec: BpmnTaskSpec, my_task: Task, key: str, label: str) -> None:
+    script = (getattr(spec, "extensions", None) or {}).get(key)
+    if not script:
+        return
+    try:
+        my_task.workflow.script_engine.execute(my_task, script)
+    except SpiffWorkflowException as exc:
+        exc.add_note(f"Error occurred in the {label}")
+        raise
+
+
+def _spec_update_hook(self: BpmnTaskSpec, my_task: Task) -> Any:
+    result = _original_spec_update_hook(self, my_task)
+    _run_extension_script(self, my_task, PRE_SCRIPT, "pre-script")
+    return result
+
+
+def _spec_complete_hook(self: BpmnTaskSpec, my_task: Task) -> None:
+    _run_extension_script(self, my_task, POST_SCRIPT, "post-script")
+    _original_spec_complete_hook(self, my_task)
+
+
+_original_end_complete_hook = EndEvent._on_complete_hook
+
+
+def _end_complete_hook(self: EndEvent, my_task: Task) -> None:
+    _original_end_complete_hook(self, my_task)
+    if not (getattr(self, "extensions", None) or {}).get(TERMINATE_ALL):
+        return
+    top = my_task.workflow.top_workflow
+    if top is my_task.workflow:
+        return  # already the whole case
+    for task in top.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        task.cancel()
+    top._mark_complete(my_task)
+
+
 class _ClockDatetime(datetime):
     """`datetime` whose `now()` reads engine.runtime.clock."""
 
@@ -411,6 +461,9 @@ def apply() -> None:
     CallActivity.copy_data = _call_copy_data  # type: ignore[method-assign]
     CodeEventDefinition.catch = _code_catch  # type: ignore[method-assign]
     MessageEventDefinition.throw = _message_throw  # type: ignore[method-assign]
+    BpmnTaskSpec._update_hook = _spec_update_hook  # type: ignore[method-assign]
+    EndEvent._on_complete_hook = _end_complete_hook  # type: ignore[method-assign]
+    BpmnTaskSpec._on_complete_hook = _spec_complete_hook  # type: ignore[method-assign]
     CodeEventDefinition.update_task_data = _code_update_task_data  # type: ignore[method-assign]
     CallActivity.update_data = _call_update_data  # type: ignore[method-assign]
     _EndJoin._check_threshold_unstructured = _end_join_threshold  # type: ignore[method-assign]

@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -291,6 +291,8 @@ def sync_human_tasks(
     )
     known = {row.id for row in rows}
     open_rows = {row.id: row for row in rows if row.state == "open"}
+    new_rows: list[dict[str, Any]] = []
+    new_candidates: list[dict[str, Any]] = []
     for task_id, row in open_rows.items():
         if task_id in ready:
             continue
@@ -309,34 +311,44 @@ def sync_human_tasks(
                 assignment.evaluate({"due_date": raw["due_date"]}, task.data, sandbox, now, tz)
         for problem in resolved.problems:
             problems.append((task, problem))
-        session.add(
-            HumanTask(
-                id=task_id,
-                instance_id=instance.id,
-                element_id=element_id(task) or spec.name,
-                name=getattr(spec, "bpmn_name", None) or spec.name,
-                definition_key=instance.definition_key,
-                business_key=instance.business_key,
-                state="open",
-                assignee=resolved.assignee,
-                candidate_groups=resolved.candidate_groups,
-                candidate_users=resolved.candidate_users,
-                form_key=resolved.form_key,
-                due_at=resolved.due_at,
-                due_basis=due_notes.single_basis,
-                due_provisional_year=due_notes.provisional_year,
-                follow_up_at=resolved.follow_up_at,
-                priority=resolved.priority,
-                created_at=now,
-                claimed_at=now if resolved.assignee else None,
-            )
+        new_rows.append(
+            {
+                "id": task_id,
+                "instance_id": instance.id,
+                "element_id": element_id(task) or spec.name,
+                "name": getattr(spec, "bpmn_name", None) or spec.name,
+                "definition_key": instance.definition_key,
+                "business_key": instance.business_key,
+                "state": "open",
+                "assignee": resolved.assignee,
+                "candidate_groups": resolved.candidate_groups,
+                "candidate_users": resolved.candidate_users,
+                "form_key": resolved.form_key,
+                "due_at": resolved.due_at,
+                "due_basis": due_notes.single_basis,
+                "due_provisional_year": due_notes.provisional_year,
+                "follow_up_at": resolved.follow_up_at,
+                "priority": resolved.priority,
+                "created_at": now,
+                "claimed_at": now if resolved.assignee else None,
+                "completed_at": None,
+                "completed_by": None,
+            }
         )
-        session.flush()
         sort_keys = {"due_at": resolved.due_at, "priority": resolved.priority, "created_at": now}
-        for group in resolved.candidate_groups:
-            session.add(TaskCandidate(task_id=task_id, kind="group", value=group, **sort_keys))
-        for user in resolved.candidate_users:
-            session.add(TaskCandidate(task_id=task_id, kind="user", value=user, **sort_keys))
+        new_candidates += [
+            {"task_id": task_id, "kind": "group", "value": group, **sort_keys}
+            for group in resolved.candidate_groups
+        ] + [
+            {"task_id": task_id, "kind": "user", "value": user, **sort_keys}
+            for user in resolved.candidate_users
+        ]
+    # Core inserts: the rows are not needed as objects in this command, and the unit of work
+    # costs more than the statements (a step's biggest share on SQLite).
+    if new_rows:
+        session.execute(insert(HumanTask.__table__), new_rows)
+    if new_candidates:
+        session.execute(insert(TaskCandidate.__table__), new_candidates)
     return problems
 
 

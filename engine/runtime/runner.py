@@ -27,7 +27,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -423,7 +423,7 @@ class Runner:
             ctx = CommandContext(self.services, session, instance, actor)
             with deadlines.collecting() as notes:
                 notes.session = session
-                if command.needs_workflow:
+                if command.needs_workflow and ctx.version.waits.timers:
                     self._refresh_timers(ctx)
                 result = command.apply(ctx)
                 if (
@@ -550,8 +550,8 @@ class Runner:
             )
         set_committed_value(instance, "status", status)
         details["status"] = status
-        session.add(
-            AuditEvent(
+        session.execute(
+            insert(AuditEvent.__table__).values(
                 at=ctx.now,
                 actor=ctx.actor.username,
                 command=command_name,

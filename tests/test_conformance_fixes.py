@@ -489,3 +489,37 @@ def test_flowable_terminate_all_in_an_event_subprocess_ends_the_case(gf, app):
         assert Scheduler(app).tick() == 1
     assert gf.detail(case)["status"] == "completed"
     assert gf.open_tasks(case) == []
+
+
+def test_a_spiff_error_payload_lands_in_the_named_variable(gf):
+    error = (
+        '<bpmn:error id="failed" name="failed" errorCode="E1"><bpmn:extensionElements>'
+        "<spiffworkflow:payloadExpression>reason</spiffworkflow:payloadExpression>"
+        "<spiffworkflow:variableName>why</spiffworkflow:variableName>"
+        "</bpmn:extensionElements></bpmn:error>"
+    )
+    text = b.definitions(
+        error,
+        b.process(
+            "failing",
+            b.start(),
+            '<bpmn:subProcess id="sub">'
+            + b.start("s_start")
+            + '<bpmn:endEvent id="s_end"><bpmn:errorEventDefinition errorRef="failed" />'
+            + "</bpmn:endEvent>"
+            + b.flow("s1", "s_start", "s_end")
+            + "</bpmn:subProcess>",
+            '<bpmn:boundaryEvent id="caught" attachedToRef="sub">'
+            '<bpmn:errorEventDefinition errorRef="failed" /></bpmn:boundaryEvent>',
+            b.end(),
+            b.end("end_caught"),
+            *b.chain("start", "sub", "end"),
+            b.flow("f_caught", "caught", "end_caught"),
+        ),
+    ).replace(
+        "<bpmn:definitions ",
+        '<bpmn:definitions xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" ',
+    )
+    gf.deploy(text, "failing.bpmn")
+    detail = gf.detail(gf.start("failing", reason="no stamp").id)
+    assert (detail["status"], detail["variables"].get("why")) == ("completed", "no stamp")

@@ -61,6 +61,8 @@ CALL_IN = "govflow:in"
 CODE_VARIABLE = "govflow:codeVariable"
 MESSAGE_EXPRESSION = "govflow:messageExpression"
 TERMINATE_ALL = "govflow:terminateAll"
+PAYLOAD_EXPRESSION = "govflow:payloadExpression"
+PAYLOAD_VARIABLE = "govflow:payloadVariable"
 MESSAGE_RESULT = "govflow:messageResultVariable"
 CALL_OUT = "govflow:out"
 _TRAILING_CODE = re.compile(r"[\(（\[【]\s*([A-Za-z][\w-]*)\s*[\)）\]】]\s*$")
@@ -144,7 +146,38 @@ class EventDefinitionsMixin:
                 variable = definition.get(f"{{{CAMUNDA_NS}}}{attribute}")
                 if variable and variable.strip():
                     extensions[CODE_VARIABLE] = variable.strip()
+        spiff_payload_extensions(self.node, extensions)  # type: ignore[attr-defined]
         return extensions
+
+
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+_ITEM_REFERENCES = (
+    ("errorEventDefinition", "errorRef", "error"),
+    ("signalEventDefinition", "signalRef", "signal"),
+    ("escalationEventDefinition", "escalationRef", "escalation"),
+)
+
+
+def spiff_payload_extensions(node: Any, extensions: dict[str, Any]) -> None:
+    """SpiffWorkflow's `spiffworkflow:payloadExpression` / `variableName` on a bpmn:error,
+    signal or escalation: what a throw sends, and the variable a catch puts it in. Copied
+    into the event's extensions (engine.runtime.spiff_patches acts on them)."""
+    root = node.getroottree().getroot()
+    for kind, attribute, element in _ITEM_REFERENCES:
+        for definition in node.findall(f"{{{BPMN_NS}}}{kind}"):
+            reference = definition.get(attribute)
+            if not reference:
+                continue
+            for target in root.iter(f"{{{BPMN_NS}}}{element}"):
+                if target.get("id") != reference:
+                    continue
+                for tag, key in (
+                    ("payloadExpression", PAYLOAD_EXPRESSION),
+                    ("variableName", PAYLOAD_VARIABLE),
+                ):
+                    found = target.find(f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}{tag}")
+                    if found is not None and (found.text or "").strip():
+                        extensions[key] = found.text.strip()
 
 
 class StartEventParser(EventDefinitionsMixin, CamundaStartEventParser):
@@ -194,6 +227,7 @@ class EndEventParser(CamundaEndEventParser):
             for namespace in ("http://flowable.org/bpmn", "http://activiti.org/bpmn"):
                 if (definition.get(f"{{{namespace}}}terminateAll") or "").strip() == "true":
                     extensions[TERMINATE_ALL] = True
+        spiff_payload_extensions(self.node, extensions)
         return extensions
 
 

@@ -20,6 +20,9 @@ Each guard has a regression test in tests/test_spiff_guards.py:
 - Call activities pass all data in and out; with Camunda's `camunda:in` / `camunda:out`
   mappings they now pass only what is mapped (`source`, `sourceExpression`, `target`,
   `variables="all"`), as Camunda does. Without mappings nothing changes.
+- `spiffworkflow:payloadExpression` / `variableName` on a signal, error or escalation: a throw
+  sends the expression's value and a catch stores it in the variable, as in SpiffWorkflow's
+  own dialect (the parser copies them into the events' extensions).
 - A caught escalation or error gives its code to `camunda:escalationCodeVariable` /
   `camunda:errorCodeVariable` when the catching event names one.
 - A thrown message carries the whole task data; with `camunda:expression` on its definition
@@ -49,7 +52,10 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
 from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import CodeEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (
+    CodeEventDefinition,
+    ItemAwareEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -71,6 +77,8 @@ from engine.bpmn.parser import (
     EVENT_SUBPROCESS_START,
     MESSAGE_EXPRESSION,
     MESSAGE_RESULT,
+    PAYLOAD_EXPRESSION,
+    PAYLOAD_VARIABLE,
     TERMINATE_ALL,
 )
 from engine.runtime import clock
@@ -346,20 +354,49 @@ def _call_update_data(self: CallActivity, my_task: Task, subworkflow: Any) -> No
 
 _CAUGHT_CODE = "govflow:caughtCode"
 _original_code_catch = CodeEventDefinition.catch
-_original_code_update_task_data = CodeEventDefinition.update_task_data
+_original_item_update_task_data = ItemAwareEventDefinition.update_task_data
+_original_item_throw = ItemAwareEventDefinition.throw
+_original_code_throw = CodeEventDefinition.throw
+
+
+def _extensions(my_task: Task) -> dict[str, Any]:
+    return getattr(my_task.task_spec, "extensions", None) or {}
 
 
 def _code_catch(self: CodeEventDefinition, my_task: Task, event: Any = None) -> None:
-    if event is not None and CODE_VARIABLE in (getattr(my_task.task_spec, "extensions", {}) or {}):
+    if event is not None and CODE_VARIABLE in _extensions(my_task):
         my_task.internal_data[_CAUGHT_CODE] = getattr(event.event_definition, "code", None)
     _original_code_catch(self, my_task, event)
 
 
-def _code_update_task_data(self: CodeEventDefinition, my_task: Task) -> None:
-    _original_code_update_task_data(self, my_task)
-    variable = (getattr(my_task.task_spec, "extensions", {}) or {}).get(CODE_VARIABLE)
-    if variable and _CAUGHT_CODE in my_task.internal_data:
-        my_task.data[variable] = my_task.internal_data.pop(_CAUGHT_CODE)
+def _item_update_task_data(self: ItemAwareEventDefinition, my_task: Task) -> None:
+    """The caught payload goes into `spiffworkflow:variableName` when the event's definition
+    names one (else its keys are merged, as before); a caught code into the Camunda code
+    variable."""
+    variable = _extensions(my_task).get(PAYLOAD_VARIABLE)
+    payload = my_task.internal_data.get(self.name)
+    if variable and payload is not None:
+        my_task.data[variable] = payload
+    else:
+        _original_item_update_task_data(self, my_task)
+    code_variable = _extensions(my_task).get(CODE_VARIABLE)
+    if code_variable and _CAUGHT_CODE in my_task.internal_data:
+        my_task.data[code_variable] = my_task.internal_data.pop(_CAUGHT_CODE)
+
+
+def _item_throw(self: ItemAwareEventDefinition, my_task: Task) -> None:
+    """A signal, error or escalation sends `spiffworkflow:payloadExpression`'s value when its
+    definition names one, else the task data as before."""
+    expression = _extensions(my_task).get(PAYLOAD_EXPRESSION)
+    if expression is None:
+        if isinstance(self, CodeEventDefinition):
+            _original_code_throw(self, my_task)
+        else:
+            _original_item_throw(self, my_task)
+        return
+    payload = deepcopy(my_task.workflow.script_engine.evaluate(my_task, expression))
+    target = my_task.workflow if isinstance(self, CodeEventDefinition) else None
+    my_task.workflow.top_workflow.catch(BpmnEvent(self, payload=payload, target=target))
 
 
 _original_message_throw = MessageEventDefinition.throw
@@ -464,7 +501,9 @@ def apply() -> None:
     BpmnTaskSpec._update_hook = _spec_update_hook  # type: ignore[method-assign]
     EndEvent._on_complete_hook = _end_complete_hook  # type: ignore[method-assign]
     BpmnTaskSpec._on_complete_hook = _spec_complete_hook  # type: ignore[method-assign]
-    CodeEventDefinition.update_task_data = _code_update_task_data  # type: ignore[method-assign]
+    ItemAwareEventDefinition.update_task_data = _item_update_task_data  # type: ignore[method-assign]
+    ItemAwareEventDefinition.throw = _item_throw  # type: ignore[method-assign]
+    CodeEventDefinition.throw = _item_throw  # type: ignore[method-assign]
     CallActivity.update_data = _call_update_data  # type: ignore[method-assign]
     _EndJoin._check_threshold_unstructured = _end_join_threshold  # type: ignore[method-assign]
     _applied = True

@@ -523,3 +523,60 @@ def test_a_spiff_error_payload_lands_in_the_named_variable(gf):
     gf.deploy(text, "failing.bpmn")
     detail = gf.detail(gf.start("failing", reason="no stamp").id)
     assert (detail["status"], detail["variables"].get("why")) == ("completed", "no stamp")
+
+
+def test_a_specific_error_catch_wins_over_a_catch_all(gf):
+    text = b.definitions(
+        '<bpmn:error id="e1" name="e1" errorCode="1" />',
+        b.process(
+            "specific",
+            b.start(),
+            '<bpmn:subProcess id="sub">'
+            + b.start("s_start")
+            + '<bpmn:endEvent id="s_end"><bpmn:errorEventDefinition errorRef="e1" />'
+            + "</bpmn:endEvent>"
+            + b.flow("s1", "s_start", "s_end")
+            + "</bpmn:subProcess>",
+            '<bpmn:boundaryEvent id="any_error" attachedToRef="sub">'
+            "<bpmn:errorEventDefinition /></bpmn:boundaryEvent>",
+            '<bpmn:boundaryEvent id="error_1" attachedToRef="sub">'
+            '<bpmn:errorEventDefinition errorRef="e1" /></bpmn:boundaryEvent>',
+            b.script("on_any", "route = 'any'"),
+            b.script("on_1", "route = 'specific'"),
+            b.end(),
+            b.end("end_any"),
+            b.end("end_1"),
+            *b.chain("start", "sub", "end"),
+            *b.chain("any_error", "on_any", "end_any", prefix="a"),
+            *b.chain("error_1", "on_1", "end_1", prefix="s"),
+        ),
+    )
+    gf.deploy(text, "specific.bpmn")
+    detail = gf.detail(gf.start("specific").id)
+    assert (detail["status"], detail["variables"].get("route")) == ("completed", "specific")
+
+
+def test_a_signal_end_event_sends_its_signal(gf):
+    gf.deploy(
+        b.definitions(
+            '<bpmn:signal id="done" name="done" />',
+            b.process(
+                "signal_end",
+                b.start(),
+                b.par("split"),
+                '<bpmn:endEvent id="shout"><bpmn:signalEventDefinition signalRef="done" />'
+                "</bpmn:endEvent>",
+                '<bpmn:intermediateCatchEvent id="hear"><bpmn:signalEventDefinition '
+                'signalRef="done" /></bpmn:intermediateCatchEvent>',
+                b.user("after", "After the signal", candidateGroups="amr"),
+                b.end(),
+                b.flow("f0", "start", "split"),
+                b.flow("f1", "split", "shout"),
+                b.flow("f2", "split", "hear"),
+                *b.chain("hear", "after", "end"),
+            ),
+        ),
+        "signal_end.bpmn",
+    )
+    case = gf.start("signal_end").id
+    assert [t.element_id for t in gf.open_tasks(case)] == ["after"]

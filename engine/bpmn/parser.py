@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TERMINATION_EVENT_XPATH,
+    EventDefinitionParser,
+)
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
@@ -216,8 +224,25 @@ class BoundaryEventParser(EventDefinitionsMixin, CamundaBoundaryEventParser):
 
 
 class EndEventParser(CamundaEndEventParser):
-    """Marks Flowable's / Activiti's `terminateAll="true"` on a terminate end event: the whole
-    case ends, not only the (sub)process the event is in."""
+    """End events, signal end events included (SpiffWorkflow 3.2.0 reads a signal end event as
+    a plain one and never sends the signal); marks Flowable's / Activiti's
+    `terminateAll="true"` on a terminate end event: the whole case ends, not only the
+    (sub)process the event is in."""
+
+    def create_task(self) -> Any:
+        event_definition = self.get_event_definition(
+            [
+                MESSAGE_EVENT_XPATH,
+                CANCEL_EVENT_XPATH,
+                ERROR_EVENT_XPATH,
+                ESCALATION_EVENT_XPATH,
+                TERMINATION_EVENT_XPATH,
+                SIGNAL_EVENT_XPATH,
+            ]
+        )
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
 
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         extensions: dict[str, Any] = super().parse_extensions(node)

@@ -23,6 +23,8 @@ Each guard has a regression test in tests/test_spiff_guards.py:
 - `spiffworkflow:payloadExpression` / `variableName` on a signal, error or escalation: a throw
   sends the expression's value and a catch stores it in the variable, as in SpiffWorkflow's
   own dialect (the parser copies them into the events' extensions).
+- An error or escalation is caught by every matching boundary event, the catch-all ones too;
+  a catch-all now leaves it to a sibling that names the code.
 - A caught escalation or error gives its code to `camunda:escalationCodeVariable` /
   `camunda:errorCodeVariable` when the catching event names one.
 - A thrown message carries the whole task data; with `camunda:expression` on its definition
@@ -369,6 +371,29 @@ def _code_catch(self: CodeEventDefinition, my_task: Task, event: Any = None) -> 
     _original_code_catch(self, my_task, event)
 
 
+_original_code_catches = CodeEventDefinition.catches
+
+
+def _code_catches(self: CodeEventDefinition, my_task: Task, event: Any) -> bool:
+    """A catch-all error/escalation event (no code) leaves the event to a sibling on the same
+    activity that names its code, as BPMN and Camunda give the specific one precedence."""
+    if not _original_code_catches(self, my_task, event):
+        return False
+    code = getattr(event.event_definition, "code", None)
+    if self.code is not None or code is None or my_task.parent is None:
+        return True
+    for sibling in my_task.parent.children:
+        other = getattr(sibling.task_spec, "event_definition", None)
+        if (
+            sibling is not my_task
+            and sibling.state == TaskState.WAITING
+            and type(other) is type(self)
+            and getattr(other, "code", None) == code
+        ):
+            return False
+    return True
+
+
 def _item_update_task_data(self: ItemAwareEventDefinition, my_task: Task) -> None:
     """The caught payload goes into `spiffworkflow:variableName` when the event's definition
     names one (else its keys are merged, as before); a caught code into the Camunda code
@@ -497,6 +522,7 @@ def apply() -> None:
     StartEvent._run_hook = _start_run_hook  # type: ignore[method-assign]
     CallActivity.copy_data = _call_copy_data  # type: ignore[method-assign]
     CodeEventDefinition.catch = _code_catch  # type: ignore[method-assign]
+    CodeEventDefinition.catches = _code_catches  # type: ignore[method-assign]
     MessageEventDefinition.throw = _message_throw  # type: ignore[method-assign]
     BpmnTaskSpec._update_hook = _spec_update_hook  # type: ignore[method-assign]
     EndEvent._on_complete_hook = _end_complete_hook  # type: ignore[method-assign]

@@ -580,3 +580,48 @@ def test_a_signal_end_event_sends_its_signal(gf):
     )
     case = gf.start("signal_end").id
     assert [t.element_id for t in gf.open_tasks(case)] == ["after"]
+
+
+_CORRELATED = """
+<bpmn:collaboration id="collab">
+  <bpmn:participant id="office" processRef="applicant_case" />
+  <bpmn:correlationKey name="applicant"><bpmn:correlationPropertyRef>applicant_id</bpmn:correlationPropertyRef>
+  </bpmn:correlationKey>
+</bpmn:collaboration>
+<bpmn:message id="request" name="request" />
+<bpmn:message id="reply" name="reply" />
+<bpmn:correlationProperty id="applicant_id" name="applicant">
+  <bpmn:correlationPropertyRetrievalExpression messageRef="request">
+    <bpmn:messagePath>applicant</bpmn:messagePath>
+  </bpmn:correlationPropertyRetrievalExpression>
+  <bpmn:correlationPropertyRetrievalExpression messageRef="reply">
+    <bpmn:messagePath>about</bpmn:messagePath>
+  </bpmn:correlationPropertyRetrievalExpression>
+</bpmn:correlationProperty>
+"""
+
+
+def test_a_message_from_outside_is_correlated_by_its_payload(gf):
+    from engine.errors import Conflict
+    from engine.runtime import messages
+
+    gf.deploy(
+        b.definitions(
+            _CORRELATED,
+            b.process(
+                "applicant_case",
+                b.start(),
+                '<bpmn:sendTask id="ask" messageRef="request" />',
+                '<bpmn:intermediateCatchEvent id="answer"><bpmn:messageEventDefinition '
+                'messageRef="reply" /></bpmn:intermediateCatchEvent>',
+                b.end(),
+                *b.chain("start", "ask", "answer", "end"),
+            ),
+        ),
+        "correlated.bpmn",
+    )
+    case = gf.start("applicant_case", applicant="A-17").id
+    with pytest.raises(Conflict):  # a reply about someone else is not this case's
+        messages.deliver(gf.app.runner, gf.ops, "reply", {"about": "B-2"})
+    messages.deliver(gf.app.runner, gf.ops, "reply", {"about": "A-17"})
+    assert gf.detail(case)["status"] == "completed"

@@ -14,6 +14,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -44,11 +45,38 @@ class CorrelateMessage:
 
     def apply(self, ctx: CommandContext) -> None:
         event = message_event(self.message_name, self.payload)
+        event.correlations = _correlations(ctx.workflow, self.message_name, self.payload)
         if ctx.workflow.event_manager.catch(event, internal=False) == 0:
             raise Conflict(
                 f"instance {ctx.instance.id} is not waiting for message {self.message_name!r}"
             )
         ctx.audit_data = {"name": self.message_name, "payload": jsonable(self.payload)}
+
+
+def _correlations(workflow: Any, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The correlation keys a message from outside carries, read from its payload by the
+    retrieval expressions of the catch events waiting for it (BPMN correlation properties:
+    the case that sent `lover_name='Peggy'` takes the response whose `from_name` is Peggy)."""
+    engine = workflow.script_engine
+    correlations: dict[str, Any] = {}
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        definitions = (
+            definition.event_definitions
+            if isinstance(definition, MultipleEventDefinition)
+            else [definition]
+        )
+        for candidate in definitions:
+            if not isinstance(candidate, MessageEventDefinition) or candidate.name != name:
+                continue
+            for prop in candidate.correlation_properties:
+                try:
+                    found = candidate.calculate_correlations(engine, [prop], payload)
+                except Exception:  # the payload lacks what this property reads
+                    continue
+                for key, values in found.items():
+                    correlations.setdefault(key, {}).update(values)
+    return correlations
 
 
 @dataclass

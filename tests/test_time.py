@@ -405,3 +405,61 @@ def test_a_seeded_database_knows_2004_to_2026(app):
     assert calendar.knows(2004) and calendar.knows(2026) and not calendar.knows(2027)
     with app.database.read_session() as session:
         assert workcalendar.year_days(session, 2026)["workdays"][-1]["date"] == "2026-10-10"
+
+
+def _material_wait() -> str:
+    """补正: after asking for material, whichever comes first wins - the applicant's
+    supplement (a message) or the deadline (a timer), which ends the case as not passed."""
+    return b.doc(
+        "await_material",
+        b.start(),
+        '<bpmn:eventBasedGateway id="wait" />',
+        '<bpmn:intermediateCatchEvent id="supplied"><bpmn:messageEventDefinition '
+        'messageRef="msg_supplied" /></bpmn:intermediateCatchEvent>',
+        '<bpmn:intermediateCatchEvent id="deadline"><bpmn:timerEventDefinition>'
+        "<bpmn:timeDuration>P5D</bpmn:timeDuration></bpmn:timerEventDefinition>"
+        "</bpmn:intermediateCatchEvent>",
+        b.user("review", "审核补正材料", candidateGroups="center"),
+        b.end("lapsed"),
+        b.end(),
+        b.flow("f1", "start", "wait"),
+        b.flow("f2", "wait", "supplied"),
+        b.flow("f3", "wait", "deadline"),
+        b.flow("f4", "supplied", "review"),
+        b.flow("f5", "review", "end"),
+        b.flow("f6", "deadline", "lapsed"),
+    ).replace(
+        "</bpmn:definitions>",
+        '<bpmn:message id="msg_supplied" name="material_supplied" />\n</bpmn:definitions>',
+    )
+
+
+def test_an_event_based_gateway_waits_on_its_message_and_its_timer_at_once(gf, app):
+    from engine.runtime import messages
+
+    gf.deploy(_material_wait())
+    frozen = at("2026-11-02T09:00:00")
+    with clock.use_clock(frozen):
+        by_mail = gf.start("await_material", business_key="BZ-1").id
+        by_deadline = gf.start("await_material", business_key="BZ-2").id
+        for case in (by_mail, by_deadline):
+            with app.database.read_session() as session:
+                assert (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(Timer)
+                        .where(Timer.instance_id == case, Timer.state == "waiting")
+                    )
+                    == 1
+                )
+            assert gf.detail(case)["status"] == "waiting"
+        messages.deliver(app.runner, gf.ops, "material_supplied", {"pages": 3}, "BZ-1")
+        assert [t.element_id for t in gf.open_tasks(by_mail)] == ["review"]
+        frozen.set(datetime(2026, 11, 7, 9, 1, tzinfo=CST).astimezone(UTC))
+        assert Scheduler(app).tick() == 1  # only the case still waiting has a timer left
+    assert gf.detail(by_deadline)["status"] == "completed"
+    elements = {e["element_id"]: e for e in gf.detail(by_deadline)["elements"]}
+    assert elements["lapsed"]["completed"] == 1 and "review" not in elements
+    assert gf.detail(by_mail)["variables"]["pages"] == 3
+    with pytest.raises(Exception, match="no case is waiting"):
+        messages.deliver(app.runner, gf.ops, "material_supplied", {}, "BZ-2")

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -89,9 +90,9 @@ def wait_kinds(specs: Iterable[BpmnProcessSpec]) -> WaitKinds:
     timers = messages = jobs = False
     for spec in specs:
         for task_spec in spec.task_specs.values():
-            definition = getattr(task_spec, "event_definition", None)
-            timers = timers or isinstance(definition, TimerEventDefinition)
-            messages = messages or isinstance(definition, MessageEventDefinition)
+            for definition in _definitions(getattr(task_spec, "event_definition", None)):
+                timers = timers or isinstance(definition, TimerEventDefinition)
+                messages = messages or isinstance(definition, MessageEventDefinition)
             jobs = jobs or bool(
                 isinstance(task_spec, GovflowServiceTask) and getattr(task_spec, "topic", None)
             )
@@ -380,22 +381,38 @@ def _timer_notes(task: Task, sandbox: Sandbox) -> deadlines.Notes:
     return notes
 
 
+def _definitions(definition: Any) -> list[Any]:
+    """The event definitions a task waits on: one, or each of a multiple event's (an
+    event-based gateway waits on all its targets' events at once; so does a start event with
+    several definitions)."""
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
+def _still_waited(task: Task) -> list[Any]:
+    """The task's definitions minus those a parallel multiple event has already caught."""
+    seen = [event.event_definition for event in task.internal_data.get("seen_events", [])]
+    return [d for d in _definitions(task.task_spec.event_definition) if d not in seen]
+
+
 def sync_waits(
     session: Session, instance_id: str, workflow: BpmnWorkflow, sandbox: Sandbox, now: datetime
 ) -> None:
     """Timers and message subscriptions of the tasks that now wait for an event."""
     timers: dict[str, tuple[str, datetime, Task]] = {}
-    subscriptions: dict[str, tuple[str, str]] = {}
+    subscriptions: dict[tuple[str, str], str] = {}
     for task in all_tasks(workflow):
-        if task._state != TaskState.WAITING:
+        if task._state != TaskState.WAITING or not hasattr(task.task_spec, "event_definition"):
             continue
-        definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, TimerEventDefinition):
-            due = _timer_due(task)
-            if due is not None:
-                timers[str(task.id)] = (element_id(task) or task.task_spec.name, due, task)
-        elif isinstance(definition, MessageEventDefinition):
-            subscriptions[str(task.id)] = (element_id(task) or task.task_spec.name, definition.name)
+        element = element_id(task) or task.task_spec.name
+        for definition in _still_waited(task):
+            if isinstance(definition, TimerEventDefinition):
+                due = _timer_due(task)
+                if due is not None:
+                    timers[str(task.id)] = (element, due, task)
+            elif isinstance(definition, MessageEventDefinition):
+                subscriptions[(str(task.id), definition.name)] = element
     existing_timers = {
         row.task_id: row
         for row in session.scalars(
@@ -426,16 +443,16 @@ def sync_waits(
                 )
             )
     existing_subs = {
-        row.task_id: row
+        (row.task_id, row.message_name): row
         for row in session.scalars(
             select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
         )
     }
-    for task_id, row in existing_subs.items():
-        if task_id not in subscriptions:
+    for wait, row in existing_subs.items():
+        if wait not in subscriptions:
             session.delete(row)
-    for task_id, (element, name) in subscriptions.items():
-        if task_id not in existing_subs:
+    for (task_id, name), element in subscriptions.items():
+        if (task_id, name) not in existing_subs:
             session.add(
                 MessageSubscription(
                     instance_id=instance_id, task_id=task_id, element_id=element, message_name=name

@@ -625,3 +625,40 @@ def test_a_message_from_outside_is_correlated_by_its_payload(gf):
         messages.deliver(gf.app.runner, gf.ops, "reply", {"about": "B-2"})
     messages.deliver(gf.app.runner, gf.ops, "reply", {"about": "A-17"})
     assert gf.detail(case)["status"] == "completed"
+
+
+def test_an_error_in_one_parallel_instance_ends_them_all_through_the_boundary(gf):
+    text = b.definitions(
+        '<bpmn:error id="bad" name="bad" errorCode="BAD" />',
+        b.process(
+            "mi_error",
+            b.start(),
+            '<bpmn:subProcess id="each">'
+            '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+            "<bpmn:loopCardinality>3</bpmn:loopCardinality>"
+            "</bpmn:multiInstanceLoopCharacteristics>"
+            + b.start("e_start")
+            + b.user("check", "Check", candidateGroups="amr")
+            + b.xor("ok", default="e_fine")
+            + b.end("e_end")
+            + '<bpmn:endEvent id="e_bad"><bpmn:errorEventDefinition errorRef="bad" />'
+            + "</bpmn:endEvent>"
+            + "".join(b.chain("e_start", "check", "ok", prefix="e"))
+            + b.flow("e_fine", "ok", "e_end")
+            + b.flow("e_fail", "ok", "e_bad", "failed == True")
+            + "</bpmn:subProcess>",
+            '<bpmn:boundaryEvent id="caught" attachedToRef="each">'
+            "<bpmn:errorEventDefinition /></bpmn:boundaryEvent>",
+            b.end(),
+            b.end("end_caught"),
+            *b.chain("start", "each", "end"),
+            b.flow("f_caught", "caught", "end_caught"),
+        ),
+    )
+    gf.deploy(text, "mi_error.bpmn")
+    case = gf.start("mi_error", failed=False).id
+    tasks = gf.open_tasks(case)
+    assert len(tasks) == 3
+    gf.complete(tasks[0].id, gf.clerk("li", "amr"), failed=True)
+    detail = gf.detail(case)
+    assert (detail["status"], gf.open_tasks(case)) == ("completed", [])

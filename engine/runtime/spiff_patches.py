@@ -35,6 +35,10 @@ Each guard has a regression test in tests/test_spiff_guards.py:
   when the element becomes ready and when it completes, as in SpiffWorkflow's own dialect.
 - Flowable's `terminateAll="true"` on a terminate end event ends the whole case, not only the
   (event) subprocess it is in.
+- One engine step ran every subprocess active at its start; when an earlier one's boundary
+  event cancelled a later one (an error in one instance of a parallel multi-instance
+  subprocess), the step failed looking up the cancelled parent ("task not found") and the
+  runner retried it for ever. Subprocesses whose parent is gone are now skipped.
 - Event subprocesses ignore `isInterrupting`: an interrupting one now cancels the rest of its
   scope when its start event fires, as BPMN says; and a scope whose flow has ended no longer
   waits for ever on an event subprocess that was never triggered (a timer start still
@@ -67,7 +71,8 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWo
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
@@ -493,6 +498,45 @@ def _end_complete_hook(self: EndEvent, my_task: Task) -> None:
     top._mark_complete(my_task)
 
 
+def _do_engine_steps(
+    self: BpmnWorkflow, will_complete_task: Any = None, did_complete_task: Any = None
+) -> bool:
+    """SpiffWorkflow 3.2.0's `_do_engine_steps`, skipping subprocesses cancelled meanwhile."""
+
+    def update_workflow(wf: Any) -> int:
+        count = 0
+        for task in wf.get_tasks(state=TaskState.READY):
+            if not task.task_spec.manual:
+                if will_complete_task is not None:
+                    will_complete_task(task)
+                task.run()
+                count += 1
+                if did_complete_task is not None:
+                    did_complete_task(task)
+        return count
+
+    active = self.get_active_subprocesses()
+    for subprocess in sorted(active, key=lambda v: v.depth, reverse=True):
+        if subprocess.completed or subprocess not in self.subprocesses.values():
+            continue
+        if subprocess.parent_task_id is not None:
+            try:
+                self.get_task_from_id(subprocess.parent_task_id)
+            except TaskNotFoundException:
+                continue
+        count = None
+        while count is None or count > 0:
+            count = update_workflow(subprocess)
+        if subprocess.parent_task_id is not None:
+            try:
+                task = self.get_task_from_id(subprocess.parent_task_id)
+            except TaskNotFoundException:
+                continue  # cancelled by what the subprocess just did
+            task.task_spec._update(task)
+    count = update_workflow(self)
+    return count > 0 or len(self.get_active_subprocesses()) > len(active)
+
+
 class _ClockDatetime(datetime):
     """`datetime` whose `now()` reads engine.runtime.clock."""
 
@@ -526,6 +570,7 @@ def apply() -> None:
     MessageEventDefinition.throw = _message_throw  # type: ignore[method-assign]
     BpmnTaskSpec._update_hook = _spec_update_hook  # type: ignore[method-assign]
     EndEvent._on_complete_hook = _end_complete_hook  # type: ignore[method-assign]
+    BpmnWorkflow._do_engine_steps = _do_engine_steps  # type: ignore[method-assign]
     BpmnTaskSpec._on_complete_hook = _spec_complete_hook  # type: ignore[method-assign]
     ItemAwareEventDefinition.update_task_data = _item_update_task_data  # type: ignore[method-assign]
     ItemAwareEventDefinition.throw = _item_throw  # type: ignore[method-assign]

@@ -662,3 +662,27 @@ def test_an_error_in_one_parallel_instance_ends_them_all_through_the_boundary(gf
     gf.complete(tasks[0].id, gf.clerk("li", "amr"), failed=True)
     detail = gf.detail(case)
     assert (detail["status"], gf.open_tasks(case)) == ("completed", [])
+
+
+def test_a_parallel_multiple_start_waits_in_its_case_for_every_message(gf):
+    from engine.runtime import messages
+
+    gf.deploy(
+        b.definitions(
+            '<bpmn:message id="m1" name="form_in" /><bpmn:message id="m2" name="fee_paid" />',
+            b.process(
+                "both",
+                '<bpmn:startEvent id="start" parallelMultiple="true">'
+                '<bpmn:messageEventDefinition messageRef="m1" />'
+                '<bpmn:messageEventDefinition messageRef="m2" /></bpmn:startEvent>',
+                b.end(),
+                b.flow("f", "start", "end"),
+            ),
+        ),
+        "both.bpmn",
+    )
+    first = messages.deliver(gf.app.runner, gf.ops, "form_in", {})
+    assert first.started and gf.detail(first.instance_id)["status"] != "completed"
+    second = messages.deliver(gf.app.runner, gf.ops, "fee_paid", {})
+    assert (second.instance_id, second.started) == (first.instance_id, False)
+    assert gf.detail(first.instance_id)["status"] == "completed"

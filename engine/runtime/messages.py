@@ -87,14 +87,11 @@ class Delivery:
 
 def _starts_on(spec: Any, name: str) -> bool:
     """A message start event for `name`, alone or among the definitions of a start event
-    with several (BPMN's multiple start event: any one of them starts the process). A
-    parallel multiple start event waits for all of them, which needs the case to subscribe
-    to the others once started; it is not offered until then."""
+    with several (BPMN's multiple start event: any one of them starts the process; a
+    parallel one then waits in the new case for the others, which it subscribes to)."""
     if not isinstance(spec, StartEvent):
         return False
     event = getattr(spec, "event_definition", None)
-    if isinstance(event, MultipleEventDefinition) and event.parallel:
-        return False
     definitions = event.event_definitions if isinstance(event, MultipleEventDefinition) else [event]
     return any(isinstance(d, MessageEventDefinition) and d.name == name for d in definitions)
 

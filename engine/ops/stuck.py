@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from engine.config import Settings
 from engine.jobs.handlers import queue_for
@@ -99,15 +99,18 @@ def _with_heads(
     limit: int,
 ) -> list[tuple[Any, _Head]]:
     """Rows of `model` on live cases that meet `condition`, oldest first, each with its case.
-    Only `columns` of `model` are read: job payloads and task data stay on disk."""
+    Only `columns` of `model` are read, as plain rows: job payloads and task data stay on
+    disk, and no ORM object is built for the hundreds of rows a backlog gives."""
+    heads = [c.label(f"case_{c.key}") for c in HEAD]
     query = (
-        select(model, *HEAD)
-        .options(load_only(*columns, raiseload=True))
+        select(*columns, *heads)
+        .select_from(model)
         .join(Instance, Instance.id == model.instance_id)
         .where(condition)
     )
     found = session.execute(_live(query, key).order_by(order).limit(limit)).all()
-    return [(r[0], _Head(*r[1:])) for r in found]
+    width = len(columns)
+    return [(r, _Head(*r[width:])) for r in found]
 
 
 def _case(row: Any, reason: str, since: datetime, detail: str, action: str, **kw: Any) -> StuckCase:

@@ -877,6 +877,14 @@ def _error_on_subprocess(d: Driver) -> None:
 
 
 @add(ERR + "BoundaryErrorEventTest.testCatchErrorOnCallActivity-parent.bpmn20.xml", "")
+@add(
+    ERR + "BoundaryErrorEventTest.subprocess.bpmn20.xml",
+    "the called process, run through its caller (its error is the caller's to catch)",
+    files=[
+        ERR + "BoundaryErrorEventTest.testCatchErrorOnCallActivity-parent.bpmn20.xml",
+        ERR + "BoundaryErrorEventTest.subprocess.bpmn20.xml",
+    ],
+)
 def _error_on_call_activity(d: Driver) -> None:
     d.start("catchErrorOnCallActivity")
     d.complete("Task in subprocess")

@@ -686,3 +686,23 @@ def test_a_parallel_multiple_start_waits_in_its_case_for_every_message(gf):
     second = messages.deliver(gf.app.runner, gf.ops, "fee_paid", {})
     assert (second.instance_id, second.started) == (first.instance_id, False)
     assert gf.detail(first.instance_id)["status"] == "completed"
+
+
+def test_an_error_nobody_catches_is_an_incident_not_a_quiet_end(gf):
+    gf.deploy(
+        b.definitions(
+            '<bpmn:error id="lost" name="lost" errorCode="LOST" />',
+            b.process(
+                "uncaught",
+                b.start(),
+                '<bpmn:endEvent id="fail"><bpmn:errorEventDefinition errorRef="lost" />'
+                "</bpmn:endEvent>",
+                b.flow("f", "start", "fail"),
+            ),
+        ),
+        "uncaught.bpmn",
+    )
+    detail = gf.detail(gf.start("uncaught").id)
+    assert detail["status"] == "error"
+    [incident] = detail["incidents"]
+    assert "is not caught" in incident["message"] and "LOST" in incident["message"]

@@ -25,6 +25,9 @@ Each guard has a regression test in tests/test_spiff_guards.py:
   own dialect (the parser copies them into the events' extensions).
 - An error or escalation is caught by every matching boundary event, the catch-all ones too;
   a catch-all now leaves it to a sibling that names the code.
+- An error end event nothing catches used to end the case as if all were well; it now fails
+  the element, so the case shows an incident (as Camunda 8 does, and Camunda 7 with
+  enableExceptionsAfterUnhandledBpmnError).
 - A caught escalation or error gives its code to `camunda:escalationCodeVariable` /
   `camunda:errorCodeVariable` when the catching event names one.
 - A thrown message carries the whole task data; with `camunda:expression` on its definition
@@ -54,12 +57,13 @@ from copy import deepcopy
 from datetime import datetime, tzinfo
 from typing import Any
 
-from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
+from SpiffWorkflow.bpmn.exceptions import WorkflowDataException, WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (
     CodeEventDefinition,
+    ErrorEventDefinition,
     ItemAwareEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -416,17 +420,32 @@ def _item_update_task_data(self: ItemAwareEventDefinition, my_task: Task) -> Non
 
 def _item_throw(self: ItemAwareEventDefinition, my_task: Task) -> None:
     """A signal, error or escalation sends `spiffworkflow:payloadExpression`'s value when its
-    definition names one, else the task data as before."""
+    definition names one, else the task data as before. An error nothing catches fails the
+    element (an incident), as in Camunda 8, instead of ending the case as if all were well."""
+    top = my_task.workflow.top_workflow
+    pending = len(top.bpmn_events)
     expression = _extensions(my_task).get(PAYLOAD_EXPRESSION)
     if expression is None:
         if isinstance(self, CodeEventDefinition):
             _original_code_throw(self, my_task)
         else:
             _original_item_throw(self, my_task)
-        return
-    payload = deepcopy(my_task.workflow.script_engine.evaluate(my_task, expression))
-    target = my_task.workflow if isinstance(self, CodeEventDefinition) else None
-    my_task.workflow.top_workflow.catch(BpmnEvent(self, payload=payload, target=target))
+    else:
+        payload = deepcopy(my_task.workflow.script_engine.evaluate(my_task, expression))
+        target = my_task.workflow if isinstance(self, CodeEventDefinition) else None
+        top.catch(BpmnEvent(self, payload=payload, target=target))
+    if isinstance(self, ErrorEventDefinition):
+        uncaught = [e for e in top.bpmn_events[pending:] if e.event_definition is self]
+        if uncaught:
+            top.bpmn_events = top.bpmn_events[:pending] + [
+                e for e in top.bpmn_events[pending:] if e.event_definition is not self
+            ]
+            code = f" (code {self.code!r})" if self.code is not None else ""
+            raise WorkflowTaskException(
+                f"error {self.name!r}{code} is not caught by any boundary event or event "
+                "subprocess",
+                task=my_task,
+            )
 
 
 _original_message_throw = MessageEventDefinition.throw

@@ -16,7 +16,6 @@ import csv
 import json
 import logging
 import multiprocessing
-import re
 import resource
 import shutil
 import sys
@@ -845,25 +844,46 @@ def report(results: list[Result]) -> dict[str, Any]:
     }
 
 
-SPIFF_EXTENSIONS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAUSES: list[tuple[str, str]] = [
     ("is not available in scripts", "lint: condition names a variable the sandbox blocks"),
     ("which is not defined", "lint: error/escalation reference to an undefined definition"),
     ("has no end event", "lint: (sub)process without an end event"),
     ("sits inside a loop", "lint: parallel gateway inside a loop"),
-    ("has no condition and is not the gateway", "lint: unconditioned flow out of a gateway"),
+    (
+        "has no condition and is not the gateway",
+        "model relies on SpiffWorkflow's test parser: an unconditioned gateway flow is taken "
+        "when `choice` equals its name",
+    ),
     ("condition of sequence flow", "lint: condition is not a Python expression"),
+    (
+        "is a Quartz cron",
+        "Quartz cron on a process's timer start event (the scheduler reads ISO 8601 only)",
+    ),
     ("cannot be evaluated", "timer expression not understood (Quartz cron / expression)"),
     ("must specify a cardinality or a collection", "multi-instance over camunda:collection"),
     ("Unsupported Catch Event", "compensation events unsupported by the parser"),
-    ("No output task connected", "element id 'Start'/'End' collides with Spiff's own"),
     ("Duplicate task spec name: None", "element without an id"),
-    ("data object could not be set", "data objects not written back"),
+    (
+        "data object could not be set",
+        "the source test writes data into a pass-through task by hand",
+    ),
+    (
+        "Expected an output item",
+        "the source test writes the multi-instance output item into a pass-through task by hand",
+    ),
+    (
+        "does not start on message",
+        "message start beside a none start: the runner runs the none start before the message",
+    ),
     ("no case is waiting for message", "message cannot be delivered (no subscription)"),
     ("is not waiting for message", "message not caught (correlation / payload)"),
+    (
+        "deployed, but the model is invalid",
+        "negative model refused only by plain SpiffWorkflow (govflow runs a business rule task "
+        "without a decision as a pass-through, by design)",
+    ),
     ("Error evaluating expression '${", "Camunda expression (${...}) not evaluated"),
     ("Error evaluating expression", "condition fails on data the model reads"),
-    ("${loopCounter}", "Camunda expression in assignee/name not evaluated"),
     ("camunda:", "Camunda extension not supported"),
     ("not JSON serializable", "engine crash serialising a multi-instance task"),
 ]
@@ -881,12 +901,14 @@ def diagnose(result: Result, files: list[Path]) -> str:
         except OSError:
             continue
     source = "\n".join(texts)
-    if re.search(r'<(\w+:)?(startEvent|endEvent)[^>]*\sid="(Start|End)"', source):
-        return "engine: element id 'Start'/'End' collides with SpiffWorkflow's own task specs"
-    if SPIFF_EXTENSIONS in source and "spiffworkflow:" in source:
-        return "engine: spiffworkflow: extensions ignored by the Camunda-based parser"
+    if "calledDecisionId" in source or "decisionRef" in source:
+        return "engine: DMN decisions are not deployed (business rule task with a decision)"
     if "adHocSubProcess" in source:
         return "engine: ad-hoc subprocess has no activation API"
+    if "compensateEventDefinition" in source:
+        return "compensation events unsupported"
+    if "no case is waiting for message" in result.reason and 'triggeredByEvent="true"' in source:
+        return "message start of an event subprocess has no subscription (projections)"
     for needle, cause in CAUSES:
         if needle in result.reason:
             return cause

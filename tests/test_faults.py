@@ -220,7 +220,9 @@ def test_postgresql_restarted_under_load_loses_nothing_and_does_nothing_twice(fa
     gf = GovflowHarness(app, tmp_path)
     clerk = gf.clerk("li", "center")
     gf.deploy(TWO_STEP)
-    cases = [gf.start("two_step").id for _ in range(CASES)]
+    # Enough cases, completed at a clerk's pace, that work is still going on when the server
+    # goes down (a command takes a few milliseconds: 40 cases were all done before it did).
+    cases = [gf.start("two_step").id for _ in range(3 * CASES)]
     pending = list(_open(app, "A").values())
     failures: list[str] = []
     lock = threading.Lock()
@@ -231,6 +233,7 @@ def test_postgresql_restarted_under_load_loses_nothing_and_does_nothing_twice(fa
                 if not pending:
                     return
                 task_id = pending.pop()
+            time.sleep(0.05)
             for _ in range(60):  # a clerk retries until the database answers again
                 try:
                     app.runner.execute(commands.CompleteTask(task_id, {}), clerk)
@@ -254,5 +257,5 @@ def test_postgresql_restarted_under_load_loses_nothing_and_does_nothing_twice(fa
         thread.join(timeout=120)
 
     assert failures, "the restart should have interrupted some commands"
-    assert _completions(app, "A") == dict.fromkeys(cases, 1)
+    assert _completions(app, "A") == dict.fromkeys(cases, 1), failures[-5:]
     assert set(_open(app, "B")) == set(cases) and _open(app, "A") == {}

@@ -146,10 +146,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_readme_curl_examples_work_against_a_served_api(database_url, tmp_path):
-    """What `make run` does (init, deploy, demo-seed, serve), then the README's curl block."""
+def _wait_until_serving(base: str, seconds: float = 30) -> None:
     import time
     import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/openapi.json", timeout=1)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_the_readme_curl_examples_work_against_a_served_api(database_url, tmp_path):
+    """What `make run` does (init, deploy, demo-seed, serve), then the README's curl block."""
 
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "GOVFLOW_DATABASE_URL": database_url}
@@ -175,12 +188,7 @@ def test_the_readme_curl_examples_work_against_a_served_api(database_url, tmp_pa
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/openapi.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        _wait_until_serving(base)
         section = README.read_text(encoding="utf-8").split("## The HTTP API, with curl", 1)[1]
         block = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
         result = subprocess.run(
@@ -236,7 +244,6 @@ def test_serve_with_two_worker_processes_answers_from_both_without_access_log(
     """`--workers 2` serves one database from two processes (a core each); the parent keeps
     the dispatcher and scheduler. `--no-access-log` drops the per-request line."""
     import threading
-    import time
     import urllib.parse
     import urllib.request
 
@@ -259,12 +266,7 @@ def test_serve_with_two_worker_processes_answers_from_both_without_access_log(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/openapi.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        _wait_until_serving(base)
         form = urllib.parse.urlencode({"username": "amr_clerk", "password": "govflow-demo"})
         with urllib.request.urlopen(f"{base}/api/auth/token", data=form.encode(), timeout=10) as r:
             token = json.load(r)["access_token"]

@@ -536,7 +536,10 @@ def _do_engine_steps(
 
     active = self.get_active_subprocesses()
     for subprocess in sorted(active, key=lambda v: v.depth, reverse=True):
-        if subprocess.completed or subprocess not in self.subprocesses.values():
+        if (
+            subprocess.completed
+            or self.subprocesses.get(subprocess.parent_task_id) is not subprocess
+        ):
             continue
         if subprocess.parent_task_id is not None:
             try:

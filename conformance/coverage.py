@@ -7,9 +7,13 @@ conformance.executable first; `make conformance` does all three).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
+
+_MEMORY_ADDRESS = re.compile(r" at 0x[0-9a-f]+")  # Python reprs differ on every run
+
 
 RESULTS = Path("conformance/results")
 DOC = Path("docs/bpmn-coverage.md")
@@ -47,7 +51,10 @@ def _miwg(data: dict[str, Any]) -> list[str]:
     ]
     out += _table(["reference model", "executable", "viewable", "refused"], rows)
     out += ["", "### Refused files and why", ""]
-    out += _table(["file", "message"], [[r["file"], r["message"][:240]] for r in data["refused"]])
+    out += _table(
+        ["file", "message"],
+        [[r["file"], _MEMORY_ADDRESS.sub("", r["message"])[:240]] for r in data["refused"]],
+    )
     return out
 
 

@@ -463,3 +463,66 @@ def test_an_event_based_gateway_waits_on_its_message_and_its_timer_at_once(gf, a
     assert gf.detail(by_mail)["variables"]["pages"] == 3
     with pytest.raises(Exception, match="no case is waiting"):
         messages.deliver(app.runner, gf.ops, "material_supplied", {}, "BZ-2")
+
+
+def test_a_message_event_subprocess_can_be_triggered_from_outside(gf, app):
+    """申请人撤回: a withdrawal message interrupts the case wherever it is and runs the
+    withdrawal steps instead (an interrupting message start event of an event subprocess)."""
+    from engine.runtime import messages
+
+    gf.deploy(
+        b.doc(
+            "withdrawable",
+            b.start(),
+            b.user("review", "审查", candidateGroups="center"),
+            b.end(),
+            *b.chain("start", "review", "end"),
+            '<bpmn:subProcess id="withdrawal" triggeredByEvent="true">'
+            '<bpmn:startEvent id="withdrawn" isInterrupting="true"><bpmn:messageEventDefinition '
+            'messageRef="msg_withdraw" /></bpmn:startEvent>'
+            '<bpmn:userTask id="archive" name="撤件归档" camunda:candidateGroups="center" />'
+            '<bpmn:endEvent id="withdrawal_end" />'
+            '<bpmn:sequenceFlow id="w1" sourceRef="withdrawn" targetRef="archive" />'
+            '<bpmn:sequenceFlow id="w2" sourceRef="archive" targetRef="withdrawal_end" />'
+            "</bpmn:subProcess>",
+        ).replace(
+            "</bpmn:definitions>",
+            '<bpmn:message id="msg_withdraw" name="withdraw" />\n</bpmn:definitions>',
+        )
+    )
+    kept = gf.start("withdrawable", business_key="CH-1").id
+    withdrawn = gf.start("withdrawable", business_key="CH-2").id
+    messages.deliver(app.runner, gf.ops, "withdraw", {"reason": "不再办理"}, "CH-2")
+    assert [t.element_id for t in gf.open_tasks(withdrawn)] == ["archive"]
+    assert [t.element_id for t in gf.open_tasks(kept)] == ["review"]
+    states = {t["element_id"]: t["state"] for t in gf.detail(withdrawn)["tasks"]}
+    assert states["review"] == "cancelled"
+
+
+def test_a_process_with_a_counter_start_and_a_message_start_starts_at_the_right_one(gf, app):
+    """窗口受理 starts at the counter; an online application (a message) starts at its own
+    start event only, never also at the counter's."""
+    from engine.runtime import messages
+
+    gf.deploy(
+        b.doc(
+            "two_ways_in",
+            b.start("at_counter"),
+            '<bpmn:startEvent id="online"><bpmn:messageEventDefinition messageRef="msg_online" />'
+            "</bpmn:startEvent>",
+            b.user("counter_check", "窗口核验", candidateGroups="center"),
+            b.user("online_check", "网上预审", candidateGroups="center"),
+            b.end("end_counter"),
+            b.end("end_online"),
+            *b.chain("at_counter", "counter_check", "end_counter", prefix="c"),
+            *b.chain("online", "online_check", "end_online", prefix="o"),
+        ).replace(
+            "</bpmn:definitions>",
+            '<bpmn:message id="msg_online" name="online_application" />\n</bpmn:definitions>',
+        )
+    )
+    at_counter = gf.start("two_ways_in").id
+    online = messages.deliver(app.runner, gf.ops, "online_application", {"name": "张三"}, "WS-1")
+    assert online.started
+    assert [t.element_id for t in gf.open_tasks(at_counter)] == ["counter_check"]
+    assert [t.element_id for t in gf.open_tasks(online.instance_id)] == ["online_check"]

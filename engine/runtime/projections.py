@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
@@ -396,6 +396,24 @@ def _still_waited(task: Task) -> list[Any]:
     return [d for d in _definitions(task.task_spec.event_definition) if d not in seen]
 
 
+def _message_triggered_subprocesses(
+    instance_id: str, workflow: BpmnWorkflow
+) -> dict[tuple[str, str], str]:
+    """Message event subprocesses: Spiff creates them only when their message comes, so no
+    task waits for it; the case subscribes under a stable id of the start event instead."""
+    if workflow.completed:
+        return {}
+    found: dict[tuple[str, str], str] = {}
+    for spec_name in getattr(workflow.spec.start, "trigger_specs", []):
+        spec = workflow.subprocess_specs.get(spec_name)
+        for start in getattr(spec, "bpmn_start_events", []):
+            definition = start.event_definition
+            if isinstance(definition, MessageEventDefinition):
+                key = str(uuid5(NAMESPACE_URL, f"{instance_id}/{spec_name}/{start.name}"))
+                found[(key, definition.name)] = getattr(start, "bpmn_id", None) or start.name
+    return found
+
+
 def sync_waits(
     session: Session, instance_id: str, workflow: BpmnWorkflow, sandbox: Sandbox, now: datetime
 ) -> None:
@@ -413,6 +431,7 @@ def sync_waits(
                     timers[str(task.id)] = (element, due, task)
             elif isinstance(definition, MessageEventDefinition):
                 subscriptions[(str(task.id), definition.name)] = element
+    subscriptions.update(_message_triggered_subprocesses(instance_id, workflow))
     existing_timers = {
         row.task_id: row
         for row in session.scalars(

@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
@@ -365,14 +367,13 @@ class Runner:
                 _fire_start_timer(workflow, start_timer, ctx.now)
                 ctx.audit_details["timer"] = start_timer
             if message is not None:
-                assert ctx.counter is not None
-                steps = run_engine_steps(workflow, self._step_budget(instance), ctx.counter.account)
-                ctx.failures.extend(steps.failures)
+                _open_start_events(workflow)
                 if workflow.event_manager.catch(message, internal=False) == 0:
                     raise NotFound(
                         f"process {definition_key!r} does not start on message "
                         f"{message.event_definition.name!r}"
                     )
+                _withdraw_none_starts(workflow)
                 ctx.audit_details["message"] = message.event_definition.name
             self._finish(ctx, "start", fenced=False, notes=notes)
         return instance
@@ -663,6 +664,30 @@ class Runner:
                 )
             )
         ctx.session.flush()
+
+
+def _open_start_events(workflow: BpmnWorkflow) -> None:
+    """Run only the workflow's own start machinery, so its start events wait and no start
+    event (a none start beside the message start, say) has run yet."""
+    while ready := [
+        t
+        for t in workflow.get_tasks(state=TaskState.READY)
+        if t.workflow is workflow and t.task_spec.name in ("Start", "StartEventSplit")
+    ]:
+        for task in ready:
+            task.run()
+
+
+def _withdraw_none_starts(workflow: BpmnWorkflow) -> None:
+    """A case started by a message starts there only, not also at a none start event."""
+    for task in workflow.get_tasks(state=TaskState.READY):
+        spec = task.task_spec
+        if (
+            task.workflow is workflow
+            and isinstance(spec, StartEvent)
+            and isinstance(spec.event_definition, NoneEventDefinition)
+        ):
+            task.cancel()
 
 
 def _fire_start_timer(workflow: BpmnWorkflow, element_id: str, now: Any) -> None:

@@ -195,21 +195,23 @@ def fault_pg(tmp_path: Path):
         if os.environ.get("CI") == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+    # a name of this run's own: two suite runs on one machine must not drop each other's
+    name = f"govflow_faults_{os.getpid()}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS govflow_faults WITH (FORCE)"))
-            conn.execute(text("CREATE DATABASE govflow_faults"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
     except Exception as exc:
         pytest.fail(f"PostgreSQL at {PG_ADMIN} is not reachable: {exc}", pytrace=False)
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/govflow_faults"
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     app = Govflow(replace(Settings(), database_url=url, forms_dir=None, script_timeout_s=3.0))
     app.init(ROOT / "processes" / "catalog" / "departments.tsv")
     yield app
     app.dispose()
     admin.dispose()  # its pooled connection died with the restart
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS govflow_faults WITH (FORCE)"))
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
 
 

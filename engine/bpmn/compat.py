@@ -249,6 +249,21 @@ FLOW_NODES = {
 }
 
 
+def _scopes(root: etree._Element) -> list[etree._Element]:
+    """Every process, subprocess and transaction: the places flows live in."""
+    scopes = list(root.iter(f"{{{BPMN_NS}}}process"))
+    for kind in ("subProcess", "transaction"):
+        scopes.extend(root.iter(f"{{{BPMN_NS}}}{kind}"))
+    return scopes
+
+
+def _add_flow(scope: etree._Element, flow_id: str, source: str, target: str) -> None:
+    flow = etree.SubElement(scope, f"{{{BPMN_NS}}}sequenceFlow")
+    flow.set("id", flow_id)
+    flow.set("sourceRef", source)
+    flow.set("targetRef", target)
+
+
 def _give_implicit_starts(root: etree._Element) -> None:
     """A subprocess without a start event starts at every node with no incoming flow (BPMN
     10.3.4); SpiffWorkflow wants an explicit start event, so one is added, with a flow to each
@@ -282,11 +297,8 @@ def _give_implicit_starts(root: etree._Element) -> None:
         start = etree.SubElement(sub, f"{{{BPMN_NS}}}startEvent")
         start.set("id", start_id)
         for node in firsts:
-            flow = etree.SubElement(sub, f"{{{BPMN_NS}}}sequenceFlow")
             flow_id = f"{start_id}_to_{node.get('id')}"
-            flow.set("id", flow_id)
-            flow.set("sourceRef", start_id)
-            flow.set("targetRef", node.get("id") or "")
+            _add_flow(sub, flow_id, start_id, node.get("id") or "")
             etree.SubElement(start, f"{{{BPMN_NS}}}outgoing").text = flow_id
             incoming = etree.Element(f"{{{BPMN_NS}}}incoming")
             incoming.text = flow_id
@@ -295,9 +307,6 @@ def _give_implicit_starts(root: etree._Element) -> None:
 
 def _links_as_flows(root: etree._Element) -> None:
     """Each link throw event flows to the link catch event of its name in the same scope."""
-    scopes = list(root.iter(f"{{{BPMN_NS}}}process"))
-    for kind in ("subProcess", "transaction"):
-        scopes.extend(root.iter(f"{{{BPMN_NS}}}{kind}"))
 
     def link_name(event: etree._Element) -> str | None:
         link = event.find(f"{{{BPMN_NS}}}linkEventDefinition")
@@ -305,7 +314,7 @@ def _links_as_flows(root: etree._Element) -> None:
             return None
         return (link.get("name") or event.get("name") or "").strip() or None
 
-    for scope in scopes:
+    for scope in _scopes(root):
         catches: dict[str, etree._Element] = {}
         for event in scope.findall(f"{{{BPMN_NS}}}intermediateCatchEvent"):
             name = link_name(event)
@@ -320,10 +329,7 @@ def _links_as_flows(root: etree._Element) -> None:
             for link in event.findall(f"{{{BPMN_NS}}}linkEventDefinition"):
                 event.remove(link)
             flow_id = f"{event.get('id')}_link_{catch.get('id')}"
-            flow = etree.SubElement(scope, f"{{{BPMN_NS}}}sequenceFlow")
-            flow.set("id", flow_id)
-            flow.set("sourceRef", event.get("id") or "")
-            flow.set("targetRef", catch.get("id") or "")
+            _add_flow(scope, flow_id, event.get("id") or "", catch.get("id") or "")
             targets.add(catch.get("id") or "")
         for catch in catches.values():
             if catch.get("id") not in targets:
@@ -362,10 +368,7 @@ def _give_implicit_ends(root: etree._Element) -> None:
     """Each dead end of a process or subprocess flows to an end event of its own, so the
     token ends there and its data joins the scope's at the end, as it would with an end event
     drawn (process variables are the process's, not the branch's)."""
-    scopes = list(root.iter(f"{{{BPMN_NS}}}process"))
-    for kind in ("subProcess", "transaction"):
-        scopes.extend(root.iter(f"{{{BPMN_NS}}}{kind}"))
-    for scope in scopes:
+    for scope in _scopes(root):
         ends = dead_ends(scope)
         if not ends:
             continue
@@ -374,10 +377,7 @@ def _give_implicit_ends(root: etree._Element) -> None:
         end.set("id", end_id)
         for node in ends:
             flow_id = f"{node.get('id')}_to_{end_id}"
-            flow = etree.SubElement(scope, f"{{{BPMN_NS}}}sequenceFlow")
-            flow.set("id", flow_id)
-            flow.set("sourceRef", node.get("id") or "")
-            flow.set("targetRef", end_id)
+            _add_flow(scope, flow_id, node.get("id") or "", end_id)
             etree.SubElement(end, f"{{{BPMN_NS}}}incoming").text = flow_id
             outgoing = etree.Element(f"{{{BPMN_NS}}}outgoing")
             outgoing.text = flow_id

@@ -171,7 +171,7 @@ def _incidents(session: Session, key: str | None, wanted: set[str], limit: int) 
     found = _with_heads(session, Incident, columns, condition, Incident.created_at, key, limit)
     instances = {incident.instance_id: head for incident, head in found}
     out: list[StuckCase] = []
-    other: dict[str, list[Incident]] = defaultdict(list)
+    other: dict[str, list[Any]] = defaultdict(list)  # incident rows per case
     for incident, head in found:
         if incident.kind == "job":
             if "failed_job" in wanted:

@@ -107,9 +107,7 @@ class ElementCounter:
     stored rows may not match the loaded workflow (a migration), which rewrites them all.
     """
 
-    def __init__(
-        self, before: dict[UUID, int], active_before: dict[str, int] | None = None
-    ) -> None:
+    def __init__(self, before: dict[UUID, int], active_before: dict[str, int] | None) -> None:
         self.before = before
         self.active_before = active_before
         self.completed: dict[str, int] = defaultdict(int)

@@ -208,12 +208,10 @@ class CommandContext:
 
     @property
     def waits(self) -> WaitKinds:
-        """The waits whose tables the command must bring in line (all after a migration)."""
-        return self.version.waits if self.counter_matches_rows else EVERY_WAIT
-
-    @property
-    def counter_matches_rows(self) -> bool:
-        return self.counter is not None and self.counter.active_before is not None
+        """The waits whose tables the command must bring in line: all of them after a
+        migration (the stored rows may hold the old version's)."""
+        migrated = self.counter is None or self.counter.active_before is None
+        return EVERY_WAIT if migrated else self.version.waits
 
     def adopt(self, workflow: BpmnWorkflow) -> None:
         """Use a freshly created workflow (start command)."""

@@ -86,18 +86,10 @@ def get_task(
         )
 
 
-def _run(
-    govflow: Govflow,
-    actor: Actor,
-    command: object,
-    task_id: str,
-) -> TaskOut:
+def _run(govflow: Govflow, actor: Actor, command: object) -> TaskOut:
+    # every task command answers with its row as committed (sessions keep attributes)
     row = govflow.runner.execute(command, actor)  # type: ignore[arg-type]
-    if not isinstance(row, queries.HumanTask):
-        with govflow.database.read_session() as session:
-            row = session.get(queries.HumanTask, task_id)
-    assert row is not None
-    # the row as the command committed it (sessions keep attributes after commit)
+    assert isinstance(row, queries.HumanTask)
     return _task_out(govflow, row)
 
 
@@ -108,7 +100,7 @@ def claim(
     task_id: str,
 ) -> TaskOut:
     """Take a task from the department queue. 409 when someone else holds it."""
-    return _run(govflow, actor, commands.ClaimTask(task_id), task_id)
+    return _run(govflow, actor, commands.ClaimTask(task_id))
 
 
 @router.post("/{task_id}/unclaim", response_model=TaskOut, responses=errors(401, 403, 404, 409))
@@ -118,7 +110,7 @@ def unclaim(
     task_id: str,
 ) -> TaskOut:
     """Give a claimed task back to its queue (the holder, or ops)."""
-    return _run(govflow, actor, commands.UnclaimTask(task_id), task_id)
+    return _run(govflow, actor, commands.UnclaimTask(task_id))
 
 
 @router.post("/{task_id}/assign", response_model=TaskOut, responses=errors(401, 403, 404, 409, 422))
@@ -129,7 +121,7 @@ def assign(
     body: AssignIn,
 ) -> TaskOut:
     """Give a task to a user: ops to anyone, a clerk to a colleague of the task's department."""
-    return _run(govflow, actor, commands.AssignTask(task_id, body.user), task_id)
+    return _run(govflow, actor, commands.AssignTask(task_id, body.user))
 
 
 @router.post(
@@ -142,7 +134,7 @@ def complete(
     body: CompleteIn,
 ) -> TaskOut:
     """Complete a task with its form data; 422 lists every invalid field by JSON path."""
-    return _run(govflow, actor, commands.CompleteTask(task_id, body.data), task_id)
+    return _run(govflow, actor, commands.CompleteTask(task_id, body.data))
 
 
 @router.get("/{task_id}/comments", response_model=list[CommentOut], responses=errors(401, 403, 404))

@@ -13,6 +13,7 @@ from sqlalchemy import inspect
 
 from engine.accounts import directory, login_guard, tokens
 from engine.accounts.actor import SYSTEM, Actor
+from engine.accounts.token_cache import TokenCache
 from engine.bpmn.problems import Problem
 from engine.config import Settings
 from engine.errors import GovflowError, Unauthorized
@@ -39,6 +40,7 @@ class Govflow:
         self.database = database or Database(self.settings.database_url)
         self.services = Services.create(self.settings, self.database)
         self.runner = Runner(self.services)
+        self.token_cache = TokenCache(self.settings.token_cache_seconds)
         handlers.configure(list(self.settings.handler_modules))
 
     # --- database ----------------------------------------------------------------------------
@@ -106,6 +108,24 @@ class Govflow:
             with self.database.session() as session:
                 login_guard.record_failure(session, username, now, via)
             raise
+
+    def actor_for_token(self, token: str) -> Actor:
+        """Who sends this bearer token (remembered for a few seconds: see TokenCache)."""
+        key = tokens.digest(token)
+
+        def load() -> tuple[Actor, datetime]:
+            with self.database.read_session() as session:
+                return tokens.actor_and_expiry(session, key)
+
+        return self.token_cache.actor(key, load)
+
+    def logout(self, token: str, username: str | None) -> None:
+        """Revoke the token (with an audit row when the user is known) and forget it here."""
+        with self.database.session() as session:
+            tokens.revoke(session, token)
+            if username is not None:
+                session.add(AuditEvent(actor=username, command="logout"))
+        self.token_cache.forget(tokens.digest(token))
 
     def actor(self, username: str | None) -> Actor:
         if username is None:

@@ -44,6 +44,7 @@ class Settings:
     office_opens: str = "08:30"
     office_closes: str = "17:30"
     token_ttl_minutes: int = 480
+    token_cache_seconds: float = 5.0
     max_upload_bytes: int = 10_000_000
     max_json_bytes: int = 1_000_000
     demo_password: str = "govflow-demo"
@@ -80,6 +81,7 @@ class Settings:
             office_opens=os.environ.get("GOVFLOW_OFFICE_OPENS") or "08:30",
             office_closes=os.environ.get("GOVFLOW_OFFICE_CLOSES") or "17:30",
             token_ttl_minutes=_int("GOVFLOW_TOKEN_TTL_MINUTES", 480),
+            token_cache_seconds=_float("GOVFLOW_TOKEN_CACHE_SECONDS", 5.0),
             max_upload_bytes=_int("GOVFLOW_MAX_UPLOAD_BYTES", 10_000_000),
             max_json_bytes=_int("GOVFLOW_MAX_JSON_BYTES", 1_000_000),
             demo_password=os.environ.get("GOVFLOW_DEMO_PASSWORD") or "govflow-demo",

@@ -218,6 +218,35 @@ def test_tokens_expire_and_can_be_revoked(api):
     )
 
 
+def test_a_token_revoked_by_another_process_is_refused_once_its_memory_lapses(api, monkeypatch):
+    """Each process remembers a token's owner for GOVFLOW_TOKEN_CACHE_SECONDS; a revocation
+    made elsewhere (straight in the database here) takes effect when that runs out."""
+    from engine.accounts import token_cache, tokens
+
+    seconds = [1000.0]
+    monkeypatch.setattr(token_cache.time, "monotonic", lambda: seconds[0])
+    api.app.token_cache.ttl = 5.0
+    token = api.login("front")
+    assert api.get("/api/me", "front").status_code == 200
+    with api.app.database.session() as session:
+        tokens.revoke(session, token)
+    seconds[0] += 4.9
+    assert api.get("/api/me", "front").status_code == 200
+    seconds[0] += 0.2
+    refused = api.get("/api/me", "front")
+    assert (refused.status_code, refused.json()["message"]) == (
+        401,
+        "the token has been revoked; log in again",
+    )
+    api.tokens.clear()
+    api.app.token_cache.ttl = 0  # no memory: a revocation elsewhere counts at once
+    token = api.login("front")
+    assert api.get("/api/me", "front").status_code == 200
+    with api.app.database.session() as session:
+        tokens.revoke(session, token)
+    assert api.get("/api/me", "front").status_code == 401
+
+
 def test_passwords_are_stored_hashed(api):
     from sqlalchemy import select
 

@@ -16,7 +16,7 @@ from engine.runtime import clock
 from engine.store.models import ApiToken, User
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -26,17 +26,23 @@ def issue(session: Session, username: str, ttl: timedelta) -> tuple[str, datetim
     now = clock.now()
     expires = now + ttl
     session.add(
-        ApiToken(token_hash=_digest(token), user_id=user.id, created_at=now, expires_at=expires)
+        ApiToken(token_hash=digest(token), user_id=user.id, created_at=now, expires_at=expires)
     )
     session.flush()
     return token, expires
 
 
 def actor_for(session: Session, token: str) -> Actor:
+    return actor_and_expiry(session, digest(token))[0]
+
+
+def actor_and_expiry(session: Session, token_digest: str) -> tuple[Actor, datetime]:
+    """The token's actor and when the token expires; Unauthorized for a token that is
+    unknown, revoked, expired or of a disabled account."""
     row = session.execute(
         select(ApiToken.revoked_at, ApiToken.expires_at, User.id, User.username, User.active)
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _digest(token))
+        .where(ApiToken.token_hash == token_digest)
     ).first()
     if row is None:
         raise Unauthorized("the token is not valid")
@@ -47,10 +53,10 @@ def actor_for(session: Session, token: str) -> Actor:
         raise Unauthorized("the token has expired; log in again")
     if not active:
         raise Unauthorized("the account is disabled")
-    return actor_of(session, user_id, username)
+    return actor_of(session, user_id, username), expires_at
 
 
 def revoke(session: Session, token: str) -> None:
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest(token))).first()
     if row is not None and row.revoked_at is None:
         row.revoked_at = clock.now()

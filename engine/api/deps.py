@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from engine.accounts import tokens
 from engine.accounts.actor import Actor
 from engine.app import Govflow
 from engine.errors import Forbidden, Unauthorized
@@ -27,8 +26,7 @@ TokenDep = Annotated[str | None, Depends(bearer)]
 def current_actor(token: TokenDep, govflow: GovflowDep) -> Actor:
     if not token:
         raise Unauthorized("log in first: send Authorization: Bearer <token> from /api/auth/token")
-    with govflow.database.read_session() as session:
-        return tokens.actor_for(session, token)
+    return govflow.actor_for_token(token)
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from engine.accounts import tokens
 from engine.errors import TooManyAttempts, Unauthorized
 from engine.web.common import COOKIE, back, checked_form, govflow_of, page_actor, render
 
@@ -66,8 +65,7 @@ async def logout(request: Request) -> RedirectResponse:
     await checked_form(request)
     token = request.cookies.get(COOKIE)
     if token:
-        with govflow_of(request).database.session() as session:
-            tokens.revoke(session, token)
+        govflow_of(request).logout(token, None)
     response = back("/login")
     response.delete_cookie(COOKIE)
     return response

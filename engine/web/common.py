@@ -19,7 +19,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from engine.accounts import tokens
 from engine.accounts.actor import Actor
 from engine.app import Govflow
 from engine.errors import Forbidden, GovflowError, Unauthorized
@@ -50,8 +49,7 @@ def page_actor(request: Request) -> Actor:
     token = request.cookies.get(COOKIE)
     if token:
         try:
-            with govflow_of(request).database.read_session() as session:
-                return tokens.actor_for(session, token)
+            return govflow_of(request).actor_for_token(token)
         except Unauthorized:
             pass
     raise LoginNeeded(

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from engine.accounts import tokens
 from engine.api.deps import ActorDep, GovflowDep, TokenDep
 from engine.api.routes import errors
 from engine.api.schemas import MeOut, TokenOut
-from engine.store.models import AuditEvent, User
+from engine.store.models import User
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -34,9 +33,7 @@ def logout(
 ) -> Response:
     """Revoke the token this request carries."""
     assert token is not None
-    with govflow.database.session() as session:
-        tokens.revoke(session, token)
-        session.add(AuditEvent(actor=actor.username, command="logout"))
+    govflow.logout(token, actor.username)
     return Response(status_code=204)
 
 

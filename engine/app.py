@@ -119,6 +119,9 @@ class Govflow:
 
         return self.token_cache.actor(key, load)
 
+    def remembered_actor(self, token: str) -> Actor | None:
+        return self.token_cache.remembered(tokens.digest(token))
+
     def logout(self, token: str, username: str | None) -> None:
         """Revoke the token (with an audit row when the user is known) and forget it here."""
         with self.database.session() as session:

@@ -30,17 +30,25 @@ class TokenCache:
         self._entries: dict[str, tuple[Actor, datetime, float]] = {}
         self._lock = threading.Lock()
 
+    def remembered(self, digest: str) -> Actor | None:
+        """The actor if remembered and still fresh (no database: safe on the event loop)."""
+        if self.ttl <= 0:
+            return None
+        entry = self._entries.get(digest)
+        if entry is None or time.monotonic() - entry[2] >= self.ttl:
+            return None
+        actor, expires_at, _ = entry
+        if expires_at <= clock.now():
+            self.forget(digest)
+            raise Unauthorized("the token has expired; log in again")
+        return actor
+
     def actor(self, digest: str, load: Callable[[], tuple[Actor, datetime]]) -> Actor:
         """The actor for a token digest: remembered, or `load()`ed (which raises
         Unauthorized for a bad token; a refusal is never remembered)."""
-        if self.ttl > 0:
-            entry = self._entries.get(digest)
-            if entry is not None and time.monotonic() - entry[2] < self.ttl:
-                actor, expires_at, _ = entry
-                if expires_at <= clock.now():
-                    self.forget(digest)
-                    raise Unauthorized("the token has expired; log in again")
-                return actor
+        actor = self.remembered(digest)
+        if actor is not None:
+            return actor
         actor, expires_at = load()
         if self.ttl > 0:
             with self._lock:

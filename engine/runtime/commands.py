@@ -8,7 +8,7 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
@@ -22,14 +22,23 @@ from engine.runtime.projections import jsonable
 from engine.runtime.runner import CommandContext
 from engine.runtime.sandbox import storable_problem
 from engine.runtime.stepper import StepResult, record_failure
-from engine.store.models import HumanTask, Incident, SlaClock, TaskCandidate, User
+from engine.store.models import HumanTask, Incident, Instance, SlaClock, TaskCandidate, User
 
 
 def _task_row(session: Session, task_id: str) -> HumanTask:
     row = session.get(HumanTask, task_id)
     if row is None:
         raise NotFound(f"no task {task_id}")
+    # Detached: the command writes its change with one UPDATE (_save), not through the unit
+    # of work (a flush costs several times the statement), and the row answers the caller.
+    session.expunge(row)
     return row
+
+
+def _save(ctx: CommandContext, row: HumanTask, **values: Any) -> None:
+    for key, value in values.items():
+        setattr(row, key, value)
+    ctx.session.execute(update(HumanTask).where(HumanTask.id == row.id).values(**values))
 
 
 def _require_open(row: HumanTask) -> None:
@@ -72,11 +81,20 @@ class _TaskCommand:
             raise NotFound(f"no task {self.task_id}")
         return instance_id
 
+    def read_instance(self, session: Session) -> Instance:
+        case = select(HumanTask.instance_id).where(HumanTask.id == self.task_id)
+        instance = session.scalars(select(Instance).where(Instance.id == case.scalar_subquery()))
+        found = instance.first()
+        if found is None:
+            raise NotFound(f"no instance {self.instance_id_for(session)}")
+        return found
+
     def _start(self, ctx: CommandContext) -> HumanTask:
         # Read after the instance row: a claim committed in between has moved the instance's
         # version on, so this command's fence fails and it runs again on the claimed row.
         row = _task_row(ctx.session, self.task_id)
         _require_open(row)
+        ctx.task_row = row
         ctx.audit_task_id = row.id
         ctx.audit_element_id = row.element_id
         return row
@@ -94,8 +112,7 @@ class ClaimTask(_TaskCommand):
         if row.assignee is not None:
             raise Conflict(f"task {row.id} ({row.name}) is already claimed by {row.assignee}")
         _forbid_unless_candidate(ctx, row)
-        row.assignee = ctx.actor.username
-        row.claimed_at = ctx.now
+        _save(ctx, row, assignee=ctx.actor.username, claimed_at=ctx.now)
         return row
 
 
@@ -113,8 +130,7 @@ class UnclaimTask(_TaskCommand):
                 f"task {row.id} is claimed by {row.assignee}; only they or ops may release it"
             )
         ctx.audit_details["previous_assignee"] = row.assignee
-        row.assignee = None
-        row.claimed_at = None
+        _save(ctx, row, assignee=None, claimed_at=None)
         return row
 
 
@@ -143,8 +159,7 @@ class AssignTask(_TaskCommand):
                 )
         ctx.audit_data = {"user": self.user}
         ctx.audit_details["previous_assignee"] = row.assignee
-        row.assignee = self.user
-        row.claimed_at = ctx.now
+        _save(ctx, row, assignee=self.user, claimed_at=ctx.now)
         return row
 
 
@@ -179,12 +194,14 @@ class CompleteTask(_TaskCommand):
         task.data.update(self.data)
         task.data["last_completed_by"] = ctx.actor.username
         ctx.run_task(task)
-        row.state = "completed"
-        row.completed_at = ctx.now
-        row.completed_by = ctx.actor.username
+        done: dict[str, Any] = {
+            "state": "completed",
+            "completed_at": ctx.now,
+            "completed_by": ctx.actor.username,
+        }
         if row.assignee is None:
-            row.assignee = ctx.actor.username
-            row.claimed_at = ctx.now
+            done.update(assignee=ctx.actor.username, claimed_at=ctx.now)
+        _save(ctx, row, **done)
         _close_candidates(ctx, row.id)
         ctx.audit_data = jsonable(self.data)
         return row

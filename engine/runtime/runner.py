@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from threading import Lock
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
@@ -158,6 +158,14 @@ class Command(Protocol):
     def apply(self, ctx: CommandContext) -> Any: ...
 
 
+@runtime_checkable
+class ReadsItsInstance(Protocol):
+    """A command that reads its case row itself, in one statement (a task command reads it
+    through the task instead of routing first and reading second)."""
+
+    def read_instance(self, session: Session) -> Instance: ...
+
+
 class CommandContext:
     """The state a command works on: the instance row, the actor and (lazily) the workflow."""
 
@@ -172,6 +180,7 @@ class CommandContext:
         self.failures: list[Failure] = []
         self.incidents: list[tuple[str, str | None, str | None, str]] = []
         self.audit_task_id: str | None = None
+        self.task_row: HumanTask | None = None  # a task command's row (detached: see commands)
         self.audit_element_id: str | None = None
         self.audit_data: dict[str, Any] | None = None
         self.audit_details: dict[str, Any] = {}
@@ -411,10 +420,14 @@ class Runner:
 
     def _execute_once(self, command: Command, actor: Actor) -> Any:
         with self.services.database.write_session() as session:
-            instance_id = command.instance_id_for(session)
-            instance = session.get(Instance, instance_id)
-            if instance is None:
-                raise NotFound(f"no instance {instance_id}")
+            if isinstance(command, ReadsItsInstance):
+                instance = command.read_instance(session)
+            else:
+                instance_id = command.instance_id_for(session)
+                found = session.get(Instance, instance_id)
+                if found is None:
+                    raise NotFound(f"no instance {instance_id}")
+                instance = found
             if instance.status == "suspended" and not command.allowed_when_suspended:
                 raise Conflict(f"instance {instance.id} is suspended; resume it first")
             if instance.status in ENDED and not command.allowed_when_ended:
@@ -593,6 +606,8 @@ class Runner:
                 if isinstance(held, HumanTask) and held.instance_id == instance.id:
                     set_committed_value(held, "business_key", notes.business_key)
             set_committed_value(instance, "business_key", notes.business_key)
+            if ctx.task_row is not None:
+                ctx.task_row.business_key = notes.business_key
             ctx.audit_details["business_key"] = notes.business_key
         for code, note in notes.statuses:
             session.add(

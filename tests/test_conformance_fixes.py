@@ -265,18 +265,43 @@ def test_a_cron_timer_in_an_event_subprocess_repeats(gf, app):
     assert sorted(handled) == ["handle", "handle", "work"]
 
 
-def test_a_cron_on_a_process_start_timer_is_refused_with_a_reason():
-    text = b.doc(
-        "cron_start",
+def _cron_start(cron: str) -> str:
+    return b.doc(
+        "weekday_sweep",
         b.start(
-            inner="<bpmn:timerEventDefinition><bpmn:timeCycle>0 0/5 * * * ?</bpmn:timeCycle>"
+            inner=f"<bpmn:timerEventDefinition><bpmn:timeCycle>{cron}</bpmn:timeCycle>"
             "</bpmn:timerEventDefinition>"
         ),
+        b.user("sweep", "汇总未评价办件", candidateGroups="center"),
         b.end(),
-        b.flow("f", "start", "end"),
+        *b.chain("start", "sweep", "end"),
     )
-    problems = lint_sources([SourceFile("cron.bpmn", text.encode())])
-    assert any("is a Quartz cron" in p.message for p in problems)
+
+
+def test_a_cron_on_a_process_start_timer_starts_a_case_at_each_of_its_times(gf, app):
+    """Weekdays at 09:00 (the server's time zone, as in Camunda): no single interval, so
+    the scheduler reads the cron itself."""
+
+    def local(*fields: int) -> datetime:
+        return datetime(*fields).astimezone().astimezone(UTC)
+
+    frozen = clock.FrozenClock(local(2026, 11, 27, 12, 0))  # a Friday, noon
+    with clock.use_clock(frozen):
+        gf.deploy(_cron_start("0 0 9 ? * MON-FRI"), "sweep.bpmn")
+        scheduler = Scheduler(app)
+        frozen.set(local(2026, 11, 30, 8, 59))  # Monday before nine: nothing at the weekend
+        assert scheduler.tick() == 0
+        frozen.set(local(2026, 11, 30, 9, 0, 1))
+        assert scheduler.tick() == 1
+        assert scheduler.tick() == 0
+        frozen.set(local(2026, 12, 1, 9, 0, 1))
+        assert scheduler.tick() == 1
+    assert len(gf.worklist(gf.clerk("wang", "center"))) == 2
+
+
+def test_an_unreadable_cron_on_a_process_start_timer_is_refused_with_a_reason():
+    problems = lint_sources([SourceFile("cron.bpmn", _cron_start("0 0 25 * * ?").encode())])
+    assert any("outside 0-23" in p.message for p in problems), problems
 
 
 def test_a_link_throw_continues_at_its_catch(gf):

@@ -455,11 +455,12 @@ class _Linter:
             and parent is not None
             and _local(parent) == "process"
         ):
-            self.add(
-                element,
-                f"{kind} {text!r} of {_label(node)} is a Quartz cron; a process's timer start "
-                "event is scheduled only from an ISO 8601 literal such as R/2026-01-01T09:00/P1D",
-            )
+            # The scheduler fires a process's start timer at each time of the cron, regular
+            # or not; other timers need a fixed period (checked below by cron_cycle).
+            try:
+                timers.QuartzCron(text)
+            except ValueError as exc:
+                self.add(element, f"{kind} of {_label(node)}: {exc}")
             return
         expression = timers.to_python_expression(text) or ""
         try:

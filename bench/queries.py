@@ -5,11 +5,12 @@ engine's own query functions are timed: a department's worklist, the stuck detec
 business-key searches. Goals: worklist p95 < 20 ms, stuck query p95 < 100 ms.
 
     .venv/bin/python -m bench.queries [--instances 1000000] [--runs 100] [--reuse] [--explain]
+        [--only stuck]
 
 `--reuse` skips the generation and times the rows already in `bench`; `--explain` prints
 PostgreSQL's EXPLAIN ANALYZE of every statement one call sends, to see where time goes.
 Every timed statement runs under a 30 s statement_timeout; one that hits it is reported as
-FAILED with the error, the run goes on.
+FAILED with the error, the run goes on. `--only stuck` times (and explains) only the stuck detector.
 """
 
 from __future__ import annotations
@@ -273,6 +274,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--reuse", action="store_true", help="time the rows already there")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--only", choices=("stuck",), help="time only these queries")
     args = parser.parse_args()
     print(f"bench.queries on {machine()}; PostgreSQL database {DATABASE!r}")
 
@@ -347,6 +349,8 @@ def main() -> None:
         ),
         ("instances, newest page (ops)", lambda s, _r: list_instances(s, ops), None),
     ]
+    if args.only:
+        cases = [c for c in cases if c[0].startswith(args.only)]
     results: list[tuple[str, list[float], float | None]] = []
     for name, call, goal in cases:
         runs = max(10, args.runs // 5) if name.startswith("stuck") else args.runs
@@ -375,7 +379,9 @@ def main() -> None:
             )
         ).scalar()
     print(f"open unclaimed overdue tasks in the data: {overdue}")
-    if args.explain:
+    if args.explain and args.only:
+        explain(app, "stuck", lambda s: detect(s, clock.now(), calendar, thresholds))
+    elif args.explain:
         explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
         explain(app, "stuck", lambda s: detect(s, clock.now(), calendar, thresholds))
         explain(

@@ -17,7 +17,7 @@ from engine.cli import main
 from engine.ops import retention
 from engine.runtime import clock
 from engine.runtime.scheduler import Scheduler
-from engine.store.models import ArchivedDocument, AuditEvent, Instance, Timer
+from engine.store.models import ArchivedDocument, AuditEvent, Incident, Instance, Timer
 from tests import bpmn as b
 from tests.api_support import ApiHarness
 from tests.test_jobs import drain, service
@@ -189,6 +189,89 @@ def test_every_stuck_reason_is_found_with_since_and_action(gf, app, api, databas
             assert "failed_job" in result.stdout and "retry incident" in result.stdout
     finally:
         OUTAGES.discard("outside")
+
+
+@pytest.mark.parametrize("bound", ["exact", "clock_only"])
+def test_the_limit_counts_stuck_causes_oldest_first_not_cases_idle_outside_office_hours(
+    gf, api, monkeypatch, bound
+):
+    """Friday 16:00 a case starts waiting on a message; a task due at 17:30 is never claimed.
+    Saturday 10:00 the message case has been idle for 18 hours by the clock but only 1.5
+    office hours: it is not stuck. Asked for one entry, ops gets the overdue task, although
+    the idle case is older. With "clock_only" the statement is let to read cases idle by the
+    clock (as if the office-hours bound were loose), so the office-hours test drops one after
+    the limit and the detector has to read on."""
+    from engine.ops import stuck as detector
+
+    if bound == "clock_only":
+        monkeypatch.setattr(detector, "_idle_before", lambda _cal, _now, _h, cutoff: cutoff)
+    gf.deploy(MESSAGE_WAIT, "message_wait.bpmn")
+    gf.deploy(OVERDUE_TASK, "overdue_task.bpmn")
+    friday_16 = datetime(2026, 11, 6, 8, 0, tzinfo=UTC)
+    frozen = clock.FrozenClock(friday_16)
+    with clock.use_clock(frozen):
+        waiting = gf.start("message_wait").id
+        frozen.advance(timedelta(minutes=30))
+        overdue = gf.start("overdue_task").id
+        frozen.set(datetime(2026, 11, 7, 2, 0, tzinfo=UTC))  # Saturday 10:00 in Beijing
+        api.tokens.clear()
+        response = api.get("/api/ops/stuck", "ops1", params={"limit": "1"})
+        assert response.status_code == 200, response.text
+        [entry] = response.json()
+        assert (entry["instance_id"], entry["reason"]) == (overdue, "task_unclaimed_overdue")
+        assert entry["since"].startswith("2026-11-06T09:30")
+        everything = api.get("/api/ops/stuck", "ops1").json()
+        assert waiting not in {e["instance_id"] for e in everything}
+
+        # Monday 15:00: 1.5 + 6.5 office hours, so now it is stuck, and the older of the two
+        frozen.set(datetime(2026, 11, 9, 7, 0, tzinfo=UTC))
+        api.tokens.clear()
+        [entry] = api.get("/api/ops/stuck", "ops1", params={"limit": "1"}).json()
+        assert (entry["instance_id"], entry["reason"]) == (waiting, "no_progress")
+        both = api.get("/api/ops/stuck", "ops1", params={"limit": "2"}).json()
+        assert [e["reason"] for e in both] == ["no_progress", "task_unclaimed_overdue"]
+
+
+def test_a_case_in_error_is_one_entry_with_all_its_open_incidents(gf, app, api):
+    gf.deploy(DIVIDE, "divide.bpmn")
+    gf.deploy(OVERDUE_TASK, "overdue_task.bpmn")
+    frozen = clock.FrozenClock(MONDAY_9)
+    with clock.use_clock(frozen):
+        failed = gf.start("divide", divisor=0).id
+        with app.database.session() as session:
+            [first] = session.scalars(select(Incident).where(Incident.instance_id == failed))
+            first_id = first.id
+            second = Incident(
+                instance_id=failed,
+                element_id="check",
+                kind="failed",
+                message="a second fault",
+                created_at=MONDAY_9 + timedelta(minutes=5),
+            )
+            session.add(second)
+            session.flush()
+            second_id = second.id
+        frozen.advance(timedelta(minutes=10))
+        late = gf.start("overdue_task").id  # due at 11:10, unclaimed
+        frozen.advance(timedelta(hours=3))
+
+        api.tokens.clear()
+        found = api.get("/api/ops/stuck", "ops1").json()
+        assert [(e["instance_id"], e["reason"]) for e in found] == [
+            (failed, "instance_error"),
+            (late, "task_unclaimed_overdue"),
+        ]
+        error = found[0]
+        assert error["refs"]["incident_ids"] == [first_id, second_id]
+        assert error["element_id"] == "calc"
+        assert error["since"].startswith("2026-11-02T01:00")
+        assert (
+            f"#{first_id} " in error["detail"]
+            and f"#{second_id} failed at check" in (error["detail"])
+        )
+        # the two incidents are one cause: a limit of 2 still reaches the task
+        limited = api.get("/api/ops/stuck", "ops1", params={"limit": "2"}).json()
+        assert [e["reason"] for e in limited] == ["instance_error", "task_unclaimed_overdue"]
 
 
 def test_edit_variables_then_retry_incidents_in_bulk(gf, app, api):

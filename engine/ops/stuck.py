@@ -1,18 +1,42 @@
 """The stuck detector: which live cases are not moving, why, since when, and what to do.
 
-Each reason is one query over the projections (incidents, jobs, timers, human tasks,
-instances), so ops never reads an instance document to find out what is wrong.
+Each reason is a branch over the projections (incidents, jobs, timers, human tasks,
+instances), so ops never reads an instance document to find out what is wrong. The branches
+are one statement: each walks its index oldest first (joined to its case), and the outer
+`ORDER BY since LIMIT n` merges them, so PostgreSQL reads about `n` rows in all (a Merge Append
+over the ordered walks) instead of `n` per reason.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, aliased
 
 from engine.config import Settings
 from engine.jobs.handlers import queue_for
@@ -71,60 +95,22 @@ class StuckCase:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class _Head:
-    """The few columns of a case a stuck entry shows (never its document)."""
-
-    id: str
-    definition_key: str
-    definition_version: int
-    business_key: str | None
-
-
+TIES = {
+    reason: i
+    for i, reason in enumerate(
+        (
+            "failed_job",
+            "instance_error",
+            "job_without_worker",
+            "timer_not_fired",
+            "task_unclaimed_overdue",
+            "no_progress",
+        )
+    )
+}
+"""Entries with the same `since` come in this order: incidents first, then jobs, timers, tasks."""
 HEAD = (Instance.id, Instance.definition_key, Instance.definition_version, Instance.business_key)
-
-
-def _live(query: Any, definition_key: str | None) -> Any:
-    query = query.where(Instance.status.in_(LIVE))
-    return query.where(Instance.definition_key == definition_key) if definition_key else query
-
-
-def _with_heads(
-    session: Session,
-    model: Any,
-    columns: tuple[Any, ...],
-    condition: Any,
-    order: Any,
-    key: str | None,
-    limit: int,
-) -> list[tuple[Any, _Head]]:
-    """Rows of `model` on live cases that meet `condition`, oldest first, each with its case.
-    Only `columns` of `model` are read, as plain rows: job payloads and task data stay on
-    disk, and no ORM object is built for the hundreds of rows a backlog gives."""
-    heads = [c.label(f"case_{c.key}") for c in HEAD]
-    query = (
-        select(*columns, *heads)
-        .select_from(model)
-        .join(Instance, Instance.id == model.instance_id)
-        .where(condition)
-    )
-    found = session.execute(_live(query, key).order_by(order).limit(limit)).all()
-    width = len(columns)
-    return [(r, _Head(*r[width:])) for r in found]
-
-
-def _case(row: Any, reason: str, since: datetime, detail: str, action: str, **kw: Any) -> StuckCase:
-    return StuckCase(
-        row.id,
-        row.definition_key,
-        row.definition_version,
-        row.business_key,
-        reason,
-        since,
-        detail,
-        action,
-        **kw,
-    )
+NO_TEXT = cast(null(), Text)
 
 
 def detect(
@@ -137,266 +123,482 @@ def detect(
     limit: int = 500,
 ) -> list[StuckCase]:
     """Every stuck case found, oldest first; one entry per cause (a case may have several)."""
-    found: list[StuckCase] = []
-    wanted = set(REASONS) if reason is None else {reason}
-    key = definition_key
-    if wanted & {"failed_job", "instance_error"}:
-        found += _incidents(session, key, wanted, limit)
-    if "job_without_worker" in wanted:
-        found += _jobs(session, key, now, thresholds, limit)
-    if "timer_not_fired" in wanted:
-        found += _timers(session, key, now, thresholds, limit)
-    if "task_unclaimed_overdue" in wanted:
-        found += _unclaimed(session, key, now, limit)
-    if "no_progress" in wanted:
-        found += _no_progress(session, now, calendar, thresholds, key, limit)
-    found.sort(key=lambda c: c.since)
-    return found[:limit]
+    wanted = REASONS if reason is None else tuple(r for r in REASONS if r == reason)
+    if not wanted:
+        return []
+    cutoff = now - timedelta(hours=thresholds.no_progress_workhours)
+    params: dict[str, Any] = {
+        "now": now,
+        "job_cutoff": now - timedelta(minutes=thresholds.job_pending_minutes),
+        "timer_cutoff": now - timedelta(minutes=thresholds.timer_lag_minutes),
+        "idle_before": _idle_before(calendar, now, thresholds.no_progress_workhours, cutoff)
+        if "no_progress" in wanted
+        else cutoff,
+        "key": definition_key,
+        "fetch": limit,
+    }
+    statement = _statement(wanted, bool(definition_key))
+    while True:
+        rows = _rows(session, statement, params)
+        found, dropped = _entries(session, rows, now, calendar, thresholds)
+        # a case idle for long enough by the clock but not in office hours is dropped here;
+        # `idle_before` leaves none in practice, but should one be, read on past it
+        if not dropped or len(rows) < params["fetch"]:
+            return found[:limit]
+        params["fetch"] += max(dropped, params["fetch"])
 
 
-def _incidents(session: Session, key: str | None, wanted: set[str], limit: int) -> list[StuckCase]:
-    condition = Incident.resolved_at.is_(None)
-    if wanted == {"failed_job"}:
-        condition = and_(condition, Incident.kind == "job")
-    elif "failed_job" not in wanted:
-        condition = and_(condition, Incident.kind != "job")
-    columns = (
-        Incident.id,
-        Incident.instance_id,
-        Incident.kind,
-        Incident.element_id,
-        Incident.message,
-        Incident.created_at,
-    )
-    found = _with_heads(session, Incident, columns, condition, Incident.created_at, key, limit)
-    instances = {incident.instance_id: head for incident, head in found}
-    out: list[StuckCase] = []
-    other: dict[str, list[Any]] = defaultdict(list)  # incident rows per case
-    for incident, head in found:
-        if incident.kind == "job":
-            if "failed_job" in wanted:
-                out.append(
-                    _case(
-                        head,
-                        "failed_job",
-                        incident.created_at,
-                        f"the job at {incident.element_id} failed: {incident.message[:300]}",
-                        f"fix the cause, then retry incident {incident.id} "
-                        f"(POST /api/incidents/{incident.id}/retry, govflow ops retry "
-                        f"{incident.id})",
-                        element_id=incident.element_id,
-                        refs={"incident_id": incident.id},
-                    )
-                )
-        else:
-            other[incident.instance_id].append(incident)
+# --- the statement -------------------------------------------------------------------------
+
+NOW, JOB_CUTOFF, TIMER_CUTOFF, IDLE_BEFORE, KEY = (
+    bindparam(name) for name in ("now", "job_cutoff", "timer_cutoff", "idle_before", "key")
+)
+FETCH = bindparam("fetch", type_=Integer)
+
+
+@lru_cache(maxsize=32)
+def _statement(wanted: tuple[str, ...], keyed: bool) -> Select[Any]:
+    """The `fetch` oldest rows of the wanted reasons' branches, each with its case's head.
+
+    Each branch is ordered and limited on its own, so that its plan is an index walk that
+    stops early, and wrapped (SQLite takes no ORDER BY in a member of a UNION); the outer
+    ORDER BY then merges the walks and stops after `fetch` rows in all."""
+    members: list[Select[Any]] = []
+    for model, columns, condition, statuses in _branches(wanted):
+        query = select(
+            *(value.label(name) for name, value in columns.items()),
+            *(c.label(f"case_{c.key}") for c in HEAD),
+        )
+        if model is not Instance:
+            query = query.join_from(model, Instance, Instance.id == model.instance_id)
+        query = query.where(condition, Instance.status.in_(statuses))
+        if keyed:
+            query = query.where(Instance.definition_key == KEY)
+        walked = query.order_by(columns["since"]).limit(FETCH).subquery()
+        members.append(select(walked))
+    merged = union_all(*members).subquery()
+    return select(merged).order_by(merged.c.since).limit(FETCH)
+
+
+def _branches(wanted: tuple[str, ...]) -> list[tuple[Any, dict[str, Any], Any, tuple[str, ...]]]:
+    """(table, columns, condition, statuses) of each branch: the rows of the table that meet
+    the condition, on a case in one of the statuses."""
+    out = []
+    if "failed_job" in wanted:
+        out.append(
+            (
+                Incident,
+                _columns(
+                    "failed_job",
+                    Incident.created_at,
+                    cast(Incident.id, Text),
+                    Incident.element_id,
+                    Incident.message,
+                ),
+                and_(Incident.resolved_at.is_(None), Incident.kind == "job"),
+                LIVE,
+            )
+        )
     if "instance_error" in wanted:
-        for instance_id, incidents in other.items():
-            first = incidents[0]
-            listed = "; ".join(
-                f"#{i.id} {i.kind} at {i.element_id or '-'}: {i.message[:160]}" for i in incidents
-            )
-            out.append(
-                _case(
-                    instances[instance_id],
+        # one row per case: its oldest open incident that is not a job's; `others` says
+        # whether the case has more, to be read after the statement
+        other = aliased(Incident)
+        same_case = and_(
+            other.instance_id == Incident.instance_id,
+            other.resolved_at.is_(None),
+            other.kind != "job",
+        )
+        older = (other.created_at < Incident.created_at) | and_(
+            other.created_at == Incident.created_at, other.id < Incident.id
+        )
+        out.append(
+            (
+                Incident,
+                _columns(
                     "instance_error",
-                    first.created_at,
-                    f"the case is in error: {listed}",
-                    "fix the process or the data (PUT /api/ops/instances/{id}/variables), then "
-                    "retry the incidents, or move the token past the failed element".replace(
-                        "{id}", instance_id
+                    Incident.created_at,
+                    cast(Incident.id, Text),
+                    Incident.element_id,
+                    Incident.message,
+                    Incident.kind,
+                    others=case((exists().where(same_case, other.id != Incident.id), "+")),
+                ),
+                and_(
+                    Incident.resolved_at.is_(None),
+                    Incident.kind != "job",
+                    ~exists().where(same_case, older),
+                ),
+                LIVE,
+            )
+        )
+    if "job_without_worker" in wanted:
+        # two index walks (pending by next run, running by lease end), not one OR to sort
+        out.append(
+            (
+                Job,
+                _columns("job_pending", Job.next_run_at, Job.id, Job.element_id, Job.topic),
+                and_(Job.state == "pending", Job.next_run_at < JOB_CUTOFF),
+                LIVE,
+            )
+        )
+        out.append(
+            (
+                Job,
+                _columns(
+                    "job_running",
+                    Job.lease_until,
+                    Job.id,
+                    Job.element_id,
+                    Job.topic,
+                    Job.lease_owner,
+                ),
+                and_(Job.state == "running", Job.lease_until < JOB_CUTOFF),
+                LIVE,
+            )
+        )
+    if "timer_not_fired" in wanted:
+        for state, moment in (("waiting", Timer.due_at), ("firing", Timer.fired_at)):
+            out.append(
+                (
+                    Timer,
+                    _columns(
+                        "timer_not_fired", Timer.due_at, cast(Timer.id, Text), Timer.element_id
                     ),
-                    element_id=first.element_id,
-                    refs={"incident_ids": [i.id for i in incidents]},
+                    and_(Timer.state == state, moment < TIMER_CUTOFF),
+                    LIVE,
                 )
             )
+    if "task_unclaimed_overdue" in wanted:
+        out.append(
+            (
+                HumanTask,
+                _columns(
+                    "task_unclaimed_overdue",
+                    HumanTask.due_at,
+                    HumanTask.id,
+                    HumanTask.element_id,
+                    HumanTask.name,
+                    cast(HumanTask.candidate_groups, Text),
+                ),
+                and_(
+                    HumanTask.state == "open", HumanTask.assignee.is_(None), HumanTask.due_at < NOW
+                ),
+                LIVE,
+            )
+        )
+    if "no_progress" in wanted:
+        # cases that wait on no person and no future timer: on a message or a job nobody
+        # will deliver
+        out.append(
+            (
+                Instance,
+                _columns("no_progress", Instance.updated_at, NO_TEXT, NO_TEXT),
+                and_(
+                    Instance.updated_at < IDLE_BEFORE,
+                    ~exists().where(
+                        HumanTask.instance_id == Instance.id, HumanTask.state == "open"
+                    ),
+                    ~exists().where(
+                        Timer.instance_id == Instance.id,
+                        Timer.state == "waiting",
+                        Timer.due_at >= NOW,
+                    ),
+                ),
+                ("running", "waiting"),
+            )
+        )
     return out
 
 
-def _jobs(
-    session: Session, key: str | None, now: datetime, limits: Thresholds, limit: int
-) -> list[StuckCase]:
-    cutoff = now - timedelta(minutes=limits.job_pending_minutes)
-    columns = (
-        Job.id,
-        Job.instance_id,
-        Job.topic,
-        Job.state,
-        Job.element_id,
-        Job.next_run_at,
-        Job.lease_until,
-        Job.lease_owner,
-        Job.updated_at,
+def _columns(
+    branch: str,
+    since: Any,
+    ref: Any,
+    element: Any,
+    label: Any = NO_TEXT,
+    extra: Any = NO_TEXT,
+    others: Any = NO_TEXT,
+) -> dict[str, Any]:
+    """What a branch yields besides its case's head: which branch, since when, the id of its
+    row, its element, two texts the entry shows, and whether there is more to read about it
+    (a case with several incidents). Each column has one type in all branches
+    (text, or the moment), so that PostgreSQL takes the UNION ALL as one append of the
+    branches and can merge their walks."""
+
+    def as_text(value: Any) -> ColumnElement[Any]:
+        return value if value is NO_TEXT else cast(value, Text)
+
+    return {
+        "branch": cast(literal_column(f"'{branch}'"), Text),
+        "since": since,
+        "ref": as_text(ref),
+        "element_id": as_text(element),
+        "label": as_text(label),
+        "extra": as_text(extra),
+        "others": as_text(others),
+    }
+
+
+def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
+    """The statement's rows; on PostgreSQL planned without parallel workers: a branch that
+    stops after a few hundred rows would otherwise be planned as a Gather Merge whose workers
+    take longer to start than the walk takes. The transaction's own setting is put back
+    afterwards (a statement that fails ends the transaction, and the setting with it)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return list(connection.execute(statement, params).all())
+    before = connection.execute(
+        text(
+            "SELECT current_setting('max_parallel_workers_per_gather'), "
+            "set_config('max_parallel_workers_per_gather', '0', true)"
+        )
+    ).scalar_one()
+    rows = list(connection.execute(statement, params).all())
+    connection.execute(
+        text("SELECT set_config('max_parallel_workers_per_gather', :value, true)"),
+        {"value": before},
     )
-    # Two index walks (pending by next run, running by lease end) rather than one OR that
-    # has to sort every stale job.
-    found = _with_heads(
-        session,
-        Job,
-        columns,
-        and_(Job.state == "pending", Job.next_run_at < cutoff),
-        Job.next_run_at,
-        key,
-        limit,
-    ) + _with_heads(
-        session,
-        Job,
-        columns,
-        and_(Job.state == "running", Job.lease_until < cutoff),
-        Job.lease_until,
-        key,
-        limit,
-    )
-    out = []
-    for job, head in found:
-        if job.state == "pending":
-            since = job.next_run_at
-            detail = (
-                f"job {job.id} ({job.topic}) has waited for a worker since "
-                f"{since:%Y-%m-%d %H:%M} UTC"
-            )
+    return rows
+
+
+def _idle_before(calendar: WorkCalendar, now: datetime, hours: float, cutoff: datetime) -> datetime:
+    """A moment such that a case last changed before it has been idle for `hours` office
+    hours by `now`, and one changed at or after it has not (to the microsecond): office hours
+    only grow the earlier the start, so a binary search over `workhours_between` finds it.
+    It lets the statement leave out the cases the office-hours test would drop."""
+    if hours <= 0:
+        return cutoff
+
+    def idle_enough(moment: datetime) -> bool:
+        return calendar.workhours_between(moment, now) >= hours
+
+    high = cutoff  # excluded already: fewer clock hours than `hours` since
+    step = timedelta(days=1)
+    low = high - step
+    while not idle_enough(low):
+        high = low
+        step *= 2
+        if step > timedelta(days=366 * 64):
+            return high  # never that many office hours: nothing is idle long enough
+        low = high - step
+    while high - low > timedelta(microseconds=1):
+        middle = low + (high - low) // 2
+        if idle_enough(middle):
+            low = middle
         else:
-            since = job.lease_until or job.updated_at
-            detail = (
-                f"job {job.id} ({job.topic}) was taken by {job.lease_owner}, whose lease ran out "
-                "and no worker took it again"
-            )
-        out.append(
-            _case(
-                head,
-                "job_without_worker",
-                since,
-                detail,
-                f"start a worker for the topic: govflow worker --queues {queue_for(job.topic)} "
-                "(or check the broker)",
-                element_id=job.element_id,
-                refs={"job_id": job.id, "topic": job.topic},
-            )
-        )
-    return out
+            high = middle
+    return high
 
 
-def _timers(
-    session: Session, key: str | None, now: datetime, limits: Thresholds, limit: int
-) -> list[StuckCase]:
-    cutoff = now - timedelta(minutes=limits.timer_lag_minutes)
-    condition = or_(
-        and_(Timer.state == "waiting", Timer.due_at < cutoff),
-        and_(Timer.state == "firing", Timer.fired_at < cutoff),
+# --- the entries ---------------------------------------------------------------------------
+
+
+def _case(row: Any, reason: str, since: datetime, detail: str, action: str, **kw: Any) -> StuckCase:
+    return StuckCase(
+        row.case_id,
+        row.case_definition_key,
+        row.case_definition_version,
+        row.case_business_key,
+        reason,
+        since,
+        detail,
+        action,
+        **kw,
     )
-    columns = (Timer.id, Timer.instance_id, Timer.element_id, Timer.due_at)
-    found = _with_heads(session, Timer, columns, condition, Timer.due_at, key, limit)
-    out = []
-    for timer, head in found:
-        lag = (now - timer.due_at).total_seconds() / 60
-        out.append(
-            _case(
-                head,
-                "timer_not_fired",
-                timer.due_at,
-                f"timer {timer.element_id} was due {lag:.0f} minutes ago and has not fired",
-                "check that the scheduler runs (govflow scheduler, started by govflow serve)",
-                element_id=timer.element_id,
-                refs={"timer_id": timer.id},
-            )
-        )
-    return out
 
 
-def _unclaimed(session: Session, key: str | None, now: datetime, limit: int) -> list[StuckCase]:
-    condition = and_(
-        HumanTask.state == "open", HumanTask.assignee.is_(None), HumanTask.due_at < now
-    )
-    columns = (
-        HumanTask.id,
-        HumanTask.instance_id,
-        HumanTask.name,
-        HumanTask.element_id,
-        HumanTask.due_at,
-        HumanTask.candidate_groups,
-    )
-    found = _with_heads(session, HumanTask, columns, condition, HumanTask.due_at, key, limit)
-    out = []
-    for task, head in found:
-        assert task.due_at is not None
-        groups = ", ".join(task.candidate_groups or []) or "its candidates"
-        out.append(
-            _case(
-                head,
-                "task_unclaimed_overdue",
-                task.due_at,
-                f"task {task.name or task.element_id} was due {task.due_at:%Y-%m-%d %H:%M} UTC "
-                f"and nobody of {groups} has claimed it",
-                f"assign it to a clerk of {groups} (POST /api/tasks/{task.id}/assign)",
-                element_id=task.element_id,
-                refs={"task_id": task.id},
-            )
-        )
-    return out
-
-
-def _no_progress(
+def _entries(
     session: Session,
+    rows: list[Any],
     now: datetime,
     calendar: WorkCalendar,
     limits: Thresholds,
-    definition_key: str | None,
-    limit: int,
-) -> list[StuckCase]:
-    """Cases that have not changed for X office hours and wait on no person and no future
-    timer: they wait on a message or a job nobody will deliver."""
-    cutoff = now - timedelta(hours=limits.no_progress_workhours)
-    open_task = exists().where(HumanTask.instance_id == Instance.id, HumanTask.state == "open")
-    future_timer = exists().where(
-        Timer.instance_id == Instance.id, Timer.state == "waiting", Timer.due_at >= now
+) -> tuple[list[StuckCase], int]:
+    """The entries of the rows, oldest first, and how many rows the office-hours test left
+    out."""
+    errors = _incidents_of(
+        session, [r.case_id for r in rows if r.branch == "instance_error" and r.others]
     )
-    query = (
-        select(*HEAD, Instance.updated_at)
-        .where(
-            Instance.status.in_(("running", "waiting")),
-            Instance.updated_at < cutoff,
-            ~open_task,
-            ~future_timer,
+    waits = _waits_of(session, [r.case_id for r in rows if r.branch == "no_progress"])
+    found: list[StuckCase] = []
+    dropped = 0
+    for row in rows:
+        if row.branch == "failed_job":
+            found.append(_failed_job(row))
+        elif row.branch == "instance_error":
+            # the case's one incident; or, should the others have been resolved since the
+            # statement read them (another snapshot), still this one
+            listed = errors.get(row.case_id) or [
+                _Incident(int(row.ref), row.extra, row.element_id, row.label)
+            ]
+            found.append(_instance_error(row, listed))
+        elif row.branch in ("job_pending", "job_running"):
+            found.append(_job(row))
+        elif row.branch == "timer_not_fired":
+            found.append(_timer(row, now))
+        elif row.branch == "task_unclaimed_overdue":
+            found.append(_unclaimed(row))
+        else:
+            hours = calendar.workhours_between(row.since, now)
+            if hours < limits.no_progress_workhours:
+                dropped += 1
+                continue
+            found.append(_no_progress(row, hours, waits.get(row.case_id, [])))
+    found.sort(key=lambda c: (c.since, TIES[c.reason]))
+    return found, dropped
+
+
+def _among(session: Session, column: Any, ids: list[str]) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL as one array parameter (`= ANY`), so that the statement
+    is one text whatever the number of ids: an IN list of hundreds of parameters takes longer
+    to build than to run."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", ids, type_=ARRAY(String)))
+    return column.in_(ids)
+
+
+@dataclass(frozen=True)
+class _Incident:
+    id: int
+    kind: str
+    element_id: str | None
+    message: str
+
+
+def _failed_job(row: Any) -> StuckCase:
+    incident = int(row.ref)
+    return _case(
+        row,
+        "failed_job",
+        row.since,
+        f"the job at {row.element_id} failed: {row.label[:300]}",
+        f"fix the cause, then retry incident {incident} "
+        f"(POST /api/incidents/{incident}/retry, govflow ops retry {incident})",
+        element_id=row.element_id,
+        refs={"incident_id": incident},
+    )
+
+
+def _incidents_of(session: Session, instance_ids: list[str]) -> dict[str, list[Any]]:
+    """The open incidents that are not a job's of each case, oldest first."""
+    found: dict[str, list[Any]] = defaultdict(list)
+    if not instance_ids:
+        return found
+    for incident in session.execute(
+        select(
+            Incident.id, Incident.instance_id, Incident.kind, Incident.element_id, Incident.message
         )
-        .order_by(Instance.updated_at)
-        .limit(limit)
+        .where(
+            _among(session, Incident.instance_id, instance_ids),
+            Incident.resolved_at.is_(None),
+            Incident.kind != "job",
+        )
+        .order_by(Incident.created_at, Incident.id)
+    ):
+        found[incident.instance_id].append(incident)
+    return found
+
+
+def _instance_error(row: Any, incidents: list[Any]) -> StuckCase:
+    listed = "; ".join(
+        f"#{i.id} {i.kind} at {i.element_id or '-'}: {i.message[:160]}" for i in incidents
     )
-    if definition_key:
-        query = query.where(Instance.definition_key == definition_key)
-    rows = session.execute(query).all()
-    if not rows:
-        return []
-    ids = [r.id for r in rows]
+    return _case(
+        row,
+        "instance_error",
+        row.since,
+        f"the case is in error: {listed}",
+        "fix the process or the data (PUT /api/ops/instances/{id}/variables), then "
+        "retry the incidents, or move the token past the failed element".replace(
+            "{id}", row.case_id
+        ),
+        element_id=row.element_id,
+        refs={"incident_ids": [i.id for i in incidents]},
+    )
+
+
+def _job(row: Any) -> StuckCase:
+    job_id, topic = row.ref, row.label
+    if row.branch == "job_pending":
+        detail = (
+            f"job {job_id} ({topic}) has waited for a worker since {row.since:%Y-%m-%d %H:%M} UTC"
+        )
+    else:
+        detail = (
+            f"job {job_id} ({topic}) was taken by {row.extra}, whose lease ran out "
+            "and no worker took it again"
+        )
+    return _case(
+        row,
+        "job_without_worker",
+        row.since,
+        detail,
+        f"start a worker for the topic: govflow worker --queues {queue_for(topic)} "
+        "(or check the broker)",
+        element_id=row.element_id,
+        refs={"job_id": job_id, "topic": topic},
+    )
+
+
+def _timer(row: Any, now: datetime) -> StuckCase:
+    lag = (now - row.since).total_seconds() / 60
+    return _case(
+        row,
+        "timer_not_fired",
+        row.since,
+        f"timer {row.element_id} was due {lag:.0f} minutes ago and has not fired",
+        "check that the scheduler runs (govflow scheduler, started by govflow serve)",
+        element_id=row.element_id,
+        refs={"timer_id": int(row.ref)},
+    )
+
+
+def _unclaimed(row: Any) -> StuckCase:
+    groups = ", ".join(json.loads(row.extra or "null") or []) or "its candidates"
+    return _case(
+        row,
+        "task_unclaimed_overdue",
+        row.since,
+        f"task {row.label or row.element_id} was due {row.since:%Y-%m-%d %H:%M} UTC "
+        f"and nobody of {groups} has claimed it",
+        f"assign it to a clerk of {groups} (POST /api/tasks/{row.ref}/assign)",
+        element_id=row.element_id,
+        refs={"task_id": row.ref},
+    )
+
+
+def _waits_of(session: Session, instance_ids: list[str]) -> dict[str, list[str]]:
+    """What each case waits on: its message subscriptions and its unfinished jobs."""
     waits: dict[str, list[str]] = defaultdict(list)
+    if not instance_ids:
+        return waits
     for instance_id, name, element in session.execute(
         select(
             MessageSubscription.instance_id,
             MessageSubscription.message_name,
             MessageSubscription.element_id,
-        ).where(MessageSubscription.instance_id.in_(ids))
+        ).where(_among(session, MessageSubscription.instance_id, instance_ids))
     ):
         waits[instance_id].append(f"message {name!r} at {element}")
     for instance_id, topic, count in session.execute(
         select(Job.instance_id, Job.topic, func.count())
-        .where(Job.instance_id.in_(ids), Job.state.in_(("pending", "running")))
+        .where(
+            _among(session, Job.instance_id, instance_ids), Job.state.in_(("pending", "running"))
+        )
         .group_by(Job.instance_id, Job.topic)
     ):
         waits[instance_id].append(f"{count} job(s) on {topic}")
-    out = []
-    for row in rows:
-        hours = calendar.workhours_between(row.updated_at, now)
-        if hours < limits.no_progress_workhours:
-            continue
-        waiting = "; ".join(waits.get(row.id, [])) or "nothing the engine knows of"
-        out.append(
-            _case(
-                row,
-                "no_progress",
-                row.updated_at,
-                f"no progress for {hours:.1f} office hours, waiting on {waiting}",
-                "send what it waits for (POST /api/messages), or move the token "
-                f"(POST /api/ops/instances/{row.id}/move), or cancel it",
-                refs={"waiting_on": waits.get(row.id, [])},
-            )
-        )
-    return out
+    return waits
+
+
+def _no_progress(row: Any, hours: float, waits: list[str]) -> StuckCase:
+    waiting = "; ".join(waits) or "nothing the engine knows of"
+    return _case(
+        row,
+        "no_progress",
+        row.since,
+        f"no progress for {hours:.1f} office hours, waiting on {waiting}",
+        "send what it waits for (POST /api/messages), or move the token "
+        f"(POST /api/ops/instances/{row.case_id}/move), or cancel it",
+        refs={"waiting_on": waits},
+    )

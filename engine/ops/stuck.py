@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -339,21 +339,37 @@ def _columns(
     }
 
 
-def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
+class _Row(NamedTuple):
+    """A row of the statement (a plain tuple: its fields are read often, for hundreds of rows)."""
+
+    branch: str
+    since: datetime
+    ref: str | None
+    element_id: str | None
+    label: str | None
+    extra: str | None
+    others: str | None
+    case_id: str
+    case_definition_key: str
+    case_definition_version: int
+    case_business_key: str | None
+
+
+def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[_Row]:
     """The statement's rows; on PostgreSQL planned without parallel workers: a branch that
     stops after a few hundred rows would otherwise be planned as a Gather Merge whose workers
     take longer to start than the walk takes. The transaction's own setting is put back
     afterwards (a statement that fails ends the transaction, and the setting with it)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        return list(connection.execute(statement, params).all())
+        return [_Row._make(row) for row in connection.execute(statement, params)]
     before = connection.execute(
         text(
             "SELECT current_setting('max_parallel_workers_per_gather'), "
             "set_config('max_parallel_workers_per_gather', '0', true)"
         )
     ).scalar_one()
-    rows = list(connection.execute(statement, params).all())
+    rows = [_Row._make(row) for row in connection.execute(statement, params)]
     connection.execute(
         text("SELECT set_config('max_parallel_workers_per_gather', :value, true)"),
         {"value": before},
@@ -393,7 +409,9 @@ def _idle_before(calendar: WorkCalendar, now: datetime, hours: float, cutoff: da
 # --- the entries ---------------------------------------------------------------------------
 
 
-def _case(row: Any, reason: str, since: datetime, detail: str, action: str, **kw: Any) -> StuckCase:
+def _case(
+    row: _Row, reason: str, since: datetime, detail: str, action: str, **kw: Any
+) -> StuckCase:
     return StuckCase(
         row.case_id,
         row.case_definition_key,
@@ -409,41 +427,38 @@ def _case(row: Any, reason: str, since: datetime, detail: str, action: str, **kw
 
 def _entries(
     session: Session,
-    rows: list[Any],
+    rows: list[_Row],
     now: datetime,
     calendar: WorkCalendar,
     limits: Thresholds,
 ) -> tuple[list[StuckCase], int]:
     """The entries of the rows, oldest first, and how many rows the office-hours test left
     out."""
-    errors = _incidents_of(
-        session, [r.case_id for r in rows if r.branch == "instance_error" and r.others]
-    )
-    waits = _waits_of(session, [r.case_id for r in rows if r.branch == "no_progress"])
+    several = [r.case_id for r in rows if r.others]  # only cases in error have `others`
+    idle = [r.case_id for r in rows if r.branch == "no_progress"]
+    errors = _incidents_of(session, several)
+    waits = _waits_of(session, idle)
     found: list[StuckCase] = []
     dropped = 0
     for row in rows:
-        if row.branch == "failed_job":
-            found.append(_failed_job(row))
-        elif row.branch == "instance_error":
-            # the case's one incident; or, should the others have been resolved since the
-            # statement read them (another snapshot), still this one
-            listed = errors.get(row.case_id) or [
-                _Incident(int(row.ref), row.extra, row.element_id, row.label)
-            ]
-            found.append(_instance_error(row, listed))
-        elif row.branch in ("job_pending", "job_running"):
-            found.append(_job(row))
-        elif row.branch == "timer_not_fired":
-            found.append(_timer(row, now))
-        elif row.branch == "task_unclaimed_overdue":
-            found.append(_unclaimed(row))
-        else:
+        branch = row.branch
+        if branch == "no_progress":
             hours = calendar.workhours_between(row.since, now)
             if hours < limits.no_progress_workhours:
                 dropped += 1
                 continue
             found.append(_no_progress(row, hours, waits.get(row.case_id, [])))
+        elif branch == "instance_error":
+            # the case's one incident; or, should the others have been resolved since the
+            # statement read them (another snapshot), still this one
+            listed = errors.get(row.case_id) or [
+                _Incident(int(row.ref or 0), row.extra or "", row.element_id, row.label or "")
+            ]
+            found.append(_instance_error(row, listed))
+        elif branch == "timer_not_fired":
+            found.append(_timer(row, now))
+        else:
+            found.append(BUILD[branch](row))
     found.sort(key=lambda c: (c.since, TIES[c.reason]))
     return found, dropped
 
@@ -465,7 +480,7 @@ class _Incident:
     message: str
 
 
-def _failed_job(row: Any) -> StuckCase:
+def _failed_job(row: _Row) -> StuckCase:
     incident = int(row.ref)
     return _case(
         row,
@@ -499,7 +514,7 @@ def _incidents_of(session: Session, instance_ids: list[str]) -> dict[str, list[A
     return found
 
 
-def _instance_error(row: Any, incidents: list[Any]) -> StuckCase:
+def _instance_error(row: _Row, incidents: list[Any]) -> StuckCase:
     listed = "; ".join(
         f"#{i.id} {i.kind} at {i.element_id or '-'}: {i.message[:160]}" for i in incidents
     )
@@ -517,7 +532,7 @@ def _instance_error(row: Any, incidents: list[Any]) -> StuckCase:
     )
 
 
-def _job(row: Any) -> StuckCase:
+def _job(row: _Row) -> StuckCase:
     job_id, topic = row.ref, row.label
     if row.branch == "job_pending":
         detail = (
@@ -540,7 +555,7 @@ def _job(row: Any) -> StuckCase:
     )
 
 
-def _timer(row: Any, now: datetime) -> StuckCase:
+def _timer(row: _Row, now: datetime) -> StuckCase:
     lag = (now - row.since).total_seconds() / 60
     return _case(
         row,
@@ -553,7 +568,7 @@ def _timer(row: Any, now: datetime) -> StuckCase:
     )
 
 
-def _unclaimed(row: Any) -> StuckCase:
+def _unclaimed(row: _Row) -> StuckCase:
     groups = ", ".join(json.loads(row.extra or "null") or []) or "its candidates"
     return _case(
         row,
@@ -591,7 +606,7 @@ def _waits_of(session: Session, instance_ids: list[str]) -> dict[str, list[str]]
     return waits
 
 
-def _no_progress(row: Any, hours: float, waits: list[str]) -> StuckCase:
+def _no_progress(row: _Row, hours: float, waits: list[str]) -> StuckCase:
     waiting = "; ".join(waits) or "nothing the engine knows of"
     return _case(
         row,
@@ -602,3 +617,12 @@ def _no_progress(row: Any, hours: float, waits: list[str]) -> StuckCase:
         f"(POST /api/ops/instances/{row.case_id}/move), or cancel it",
         refs={"waiting_on": waits},
     )
+
+
+BUILD = {
+    "failed_job": _failed_job,
+    "job_pending": _job,
+    "job_running": _job,
+    "task_unclaimed_overdue": _unclaimed,
+}
+"""The entry of a row, by its branch (the branches that need more than the row aside)."""

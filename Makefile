@@ -21,8 +21,11 @@ run: install
 	$(BIN)/govflow demo-seed
 	$(BIN)/govflow serve
 
+# Two workers (pytest-xdist) for the tests that can share the machine, then the `serial` ones
+# alone: they restart PostgreSQL, share the broker or drive a browser.
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 conformance: install
 	$(BIN)/python -m conformance.miwg

@@ -11,9 +11,10 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from engine.accounts import directory
 from engine.app import Govflow
@@ -27,28 +28,85 @@ ROSTER = ROOT / "processes" / "catalog" / "departments.tsv"
 PG_URL = os.environ.get("GOVFLOW_TEST_DATABASE_URL", "")
 
 
+SNAPSHOT = "seed_snapshot"
+
+
 def _is_pg() -> bool:
     return PG_URL.startswith("postgres")
 
 
+def _worker_url(url: str) -> str:
+    """Under pytest-xdist (`make test` runs two workers) each worker has its own PostgreSQL
+    database, `<name>_gw0` and so on, created when missing; alone, the configured one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    server, _, name = url.rpartition("/")
+    mine = f"{name}_{worker}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            known = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": mine})
+            if known.first() is None:
+                conn.execute(text(f'CREATE DATABASE "{mine}"'))
+    finally:
+        admin.dispose()
+    return f"{server}/{mine}"
+
+
+def _seed(url: str) -> None:
+    """The roster, the calendar and the catalogue, once into the template: seeding them
+    for every test cost about 0.4 s a test (the catalogue files are parsed each time)."""
+    application = Govflow(replace(Settings(), database_url=url, forms_dir=None))
+    with application.database.session() as session:
+        directory.seed_departments(session, directory.read_departments_tsv(ROSTER))
+    application.seed_calendar()
+    application.seed_catalog(ROSTER.parent)
+    application.dispose()
+
+
+def _public_tables(conn: Any) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+    ]
+
+
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated, seeded database: a file for SQLite, the `test` database for PostgreSQL."""
+    """A migrated, seeded database: a file for SQLite, the `test` database for PostgreSQL
+    (with its seeded rows kept in the seed_snapshot schema)."""
     if _is_pg():
-        database = Database(PG_URL)
         try:
+            url = _worker_url(PG_URL)
+            database = Database(url)
             with database.engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {SNAPSHOT} CASCADE"))
                 conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
         except Exception as exc:  # fail loudly: CI must not silently fall back to SQLite
             pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {exc}", pytrace=False)
         schema.upgrade(database)
+        _seed(url)
+        # the seeded rows are kept aside; each test's reset copies them back on the server
+        with database.engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {SNAPSHOT}"))
+            for table in _public_tables(conn):
+                conn.execute(text(f"CREATE TABLE {SNAPSHOT}.{table} AS TABLE public.{table}"))
         database.dispose()
-        yield PG_URL
+        yield url
         return
     path = tmp_path_factory.mktemp("template") / "govflow.db"
     database = Database(f"sqlite:///{path}")
     schema.upgrade(database)
+    database.dispose()
+    _seed(f"sqlite:///{path}")
+    database = Database(f"sqlite:///{path}")
     with database.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     database.dispose()
@@ -56,18 +114,16 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _reset_pg(url: str) -> None:
+    """Every table emptied, then the seeded rows copied back (foreign keys are not checked
+    while they are: the snapshot was consistent when taken)."""
     database = Database(url)
     with database.engine.begin() as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                )
-            )
-        ]
+        tables = _public_tables(conn)
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in tables:
+            conn.execute(text(f"INSERT INTO public.{table} SELECT * FROM {SNAPSHOT}.{table}"))
     database.dispose()
 
 
@@ -92,10 +148,6 @@ def module_app(db_template: str, tmp_path_factory: pytest.TempPathFactory) -> It
     application = Govflow(
         replace(Settings(), database_url=url, forms_dir=None, script_timeout_s=3.0)
     )
-    with application.database.session() as session:
-        directory.seed_departments(session, directory.read_departments_tsv(ROSTER))
-    application.seed_calendar()
-    application.seed_catalog(ROSTER.parent)
     yield application
     application.dispose()
 
@@ -109,11 +161,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Govflow]:
-    application = Govflow(settings)
-    with application.database.session() as session:
-        directory.seed_departments(session, directory.read_departments_tsv(ROSTER))
-    application.seed_calendar()
-    application.seed_catalog(ROSTER.parent)
+    application = Govflow(settings)  # the template holds the roster, calendar and catalogue
     yield application
     application.dispose()
 

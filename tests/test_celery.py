@@ -32,6 +32,9 @@ from tests import bpmn as b
 from tests.support import GovflowHarness
 from tests.test_jobs import ID_CHECK, jobs_of, service
 
+# alone, after the parallel part: its workers share the machine's Redis and RabbitMQ
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parent.parent
 BROKERS = {
     "redis": os.environ.get("GOVFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/9"),

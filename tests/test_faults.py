@@ -29,6 +29,9 @@ from engine.store.models import AuditEvent, HumanTask
 from tests import bpmn as b
 from tests.api_support import PASSWORD
 
+# alone, after the parallel part: it restarts PostgreSQL under running work
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get(
     "GOVFLOW_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

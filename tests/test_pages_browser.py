@@ -25,6 +25,9 @@ from tests import bpmn as b
 from tests.api_support import PASSWORD, ApiHarness
 from tests.test_jobs import drain, service
 
+# alone, after the parallel part: a browser is timing-sensitive on a busy machine
+pytestmark = pytest.mark.serial
+
 CHROMIUM = Path(os.environ.get("GOVFLOW_TEST_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 VIEWPORT = {"width": 1366, "height": 768}

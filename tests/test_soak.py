@@ -26,6 +26,9 @@ from tests.api_support import PASSWORD
 from tests.test_faults import Server
 from tests.test_jobs import service
 
+# alone, after the parallel part: eight clients and a server would starve the other worker
+pytestmark = pytest.mark.serial
+
 CLIENTS = 50
 SOAK = b.doc(
     "soak",

@@ -29,13 +29,14 @@ class TokenCache:
         self.ttl = ttl_seconds
         self._entries: dict[str, tuple[Actor, datetime, float]] = {}
         self._lock = threading.Lock()
+        self.clock: Callable[[], float] = time.monotonic
 
     def remembered(self, digest: str) -> Actor | None:
         """The actor if remembered and still fresh (no database: safe on the event loop)."""
         if self.ttl <= 0:
             return None
         entry = self._entries.get(digest)
-        if entry is None or time.monotonic() - entry[2] >= self.ttl:
+        if entry is None or self.clock() - entry[2] >= self.ttl:
             return None
         actor, expires_at, _ = entry
         if expires_at <= clock.now():
@@ -54,7 +55,7 @@ class TokenCache:
             with self._lock:
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
-                self._entries[digest] = (actor, expires_at, time.monotonic())
+                self._entries[digest] = (actor, expires_at, self.clock())
         return actor
 
     def forget(self, digest: str) -> None:

@@ -32,10 +32,6 @@ def issue(session: Session, username: str, ttl: timedelta) -> tuple[str, datetim
     return token, expires
 
 
-def actor_for(session: Session, token: str) -> Actor:
-    return actor_and_expiry(session, digest(token))[0]
-
-
 def actor_and_expiry(session: Session, token_digest: str) -> tuple[Actor, datetime]:
     """The token's actor and when the token expires; Unauthorized for a token that is
     unknown, revoked, expired or of a disabled account."""

@@ -10,6 +10,7 @@ becomes `cron_cycle(...)`: the cycle from its next firing, `R/<next>/PT5M`.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 from datetime import datetime, timedelta
@@ -50,6 +51,19 @@ def to_python_expression(text: str | None) -> str | None:
     if is_literal(stripped):
         return repr(stripped)
     return f"timer_text({stripped})"
+
+
+def quartz_cron_of(expression: str | None) -> QuartzCron | None:
+    """The Quartz cron behind an expression `to_python_expression` wrote for one, else None
+    (the scheduler reads a start timer's cron itself: it fires at each time, regular or not)."""
+    match = re.fullmatch(r"\s*cron_cycle\((.*)\)\s*", expression or "")
+    if match is None:
+        return None
+    try:
+        text = ast.literal_eval(match.group(1))
+    except (ValueError, SyntaxError):
+        return None
+    return QuartzCron(text) if isinstance(text, str) and is_quartz_cron(text) else None
 
 
 def literal_problem(text: str, kind: str) -> str | None:

@@ -8,9 +8,7 @@ instance, so a timer that another command already fired is not fired twice eithe
 
 from __future__ import annotations
 
-import ast
 import logging
-import re
 import threading
 import uuid
 from collections import defaultdict
@@ -30,7 +28,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.accounts.actor import Actor
-from engine.bpmn.timers import QuartzCron, is_quartz_cron
+from engine.bpmn.timers import QuartzCron, quartz_cron_of
 from engine.errors import GovflowError
 from engine.ops.metrics import observe_timer_lag
 from engine.runtime import clock
@@ -177,20 +175,6 @@ def _literal(expression: str) -> str | None:
     return None
 
 
-def _quartz(expression: str) -> QuartzCron | None:
-    """The Quartz cron of a `cron_cycle('...')` expression (engine/bpmn/timers.py writes
-    it for a Camunda cron timeCycle), read as a cron: a start timer fires at each of its
-    times, regular or not (in the server's time zone, as Camunda and cron_cycle do)."""
-    match = re.fullmatch(r"\s*cron_cycle\((.*)\)\s*", expression)
-    if match is None:
-        return None
-    try:
-        text = ast.literal_eval(match.group(1))
-    except (ValueError, SyntaxError):
-        return None
-    return QuartzCron(text) if isinstance(text, str) and is_quartz_cron(text) else None
-
-
 def _next_cron(cron: QuartzCron, after: datetime) -> datetime:
     return cron.next_after(after.astimezone()).astimezone(UTC)
 
@@ -199,7 +183,7 @@ def first_occurrence(
     definition: TimerEventDefinition, now: datetime
 ) -> tuple[datetime | None, int | None]:
     """When a start timer first fires, and (for cycles) how many more times after that."""
-    cron = _quartz(definition.expression or "")
+    cron = quartz_cron_of(definition.expression)
     if cron is not None:
         return _next_cron(cron, now), -1
     text = _literal(definition.expression or "")
@@ -217,7 +201,7 @@ def first_occurrence(
 
 
 def next_occurrence(definition: TimerEventDefinition, fired_at: datetime) -> datetime | None:
-    cron = _quartz(definition.expression or "")
+    cron = quartz_cron_of(definition.expression)
     if cron is not None:
         return _next_cron(cron, fired_at)
     text = _literal(definition.expression or "")

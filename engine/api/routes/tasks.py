@@ -87,7 +87,7 @@ def get_task(
 
 
 def _run(govflow: Govflow, actor: Actor, command: object) -> TaskOut:
-    # every task command answers with its row as committed (sessions keep attributes)
+    # every task command answers with its row as it committed it
     row = govflow.runner.execute(command, actor)  # type: ignore[arg-type]
     assert isinstance(row, queries.HumanTask)
     return _task_out(govflow, row)

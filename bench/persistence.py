@@ -4,7 +4,7 @@ database, so the goal "a persisted step costs at most 2x a raw step plus one com
 read off one run.
 
     .venv/bin/python -m bench.persistence [--db sqlite|postgresql|both] [--instances 200]
-                                          [--profile] [--no-pre-ping]
+                                          [--profile [cumulative|tottime]] [--no-pre-ping]
 
 A step is one user-task completion with the engine steps it triggers. Layers measured:
   raw      SpiffWorkflow 3.2 alone (CamundaParser spec, default script engine), in memory
@@ -188,18 +188,30 @@ class StatementCounter:
         self.on = False
         self.kinds: Counter[str] = Counter()
         self.in_driver = 0.0
+        self.round_trips = 0
         self._began = 0.0
+        self._in_batch = False
         event.listen(engine, "before_cursor_execute", self._seen)
         event.listen(engine, "after_cursor_execute", self._done)
+        event.listen(engine, "commit", self._committed)
+
+    def _committed(self, *_args: Any) -> None:
+        self._in_batch = False
 
     def _done(self, *_args: Any) -> None:
         if self.on:
             self.in_driver += time.perf_counter() - self._began
 
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def _seen(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not self.on:
             return
         self._began = time.perf_counter()
+        # statements sent in a psycopg pipeline (engine/store/write_batch.py) share one trip
+        pgconn = getattr(conn.connection.driver_connection, "pgconn", None)
+        pipelined = bool(pgconn is not None and pgconn.pipeline_status)
+        if not (pipelined and self._in_batch):
+            self.round_trips += 1
+        self._in_batch = pipelined
         words = statement.split(None, 1)
         verb = words[0].upper() if words else "?"
         table = re.search(r"(?:FROM|INTO|UPDATE)\s+\"?(\w+)", statement, re.IGNORECASE)
@@ -214,7 +226,7 @@ def document_size(app: Any) -> int:
     return max(len(s) for s in sizes) if sizes else 0
 
 
-def run_on(kind: str, instances: int, raw_step: float, profile: bool, pre_ping: bool) -> None:
+def run_on(kind: str, instances: int, raw_step: float, profile: str | None, pre_ping: bool) -> None:
     url = database_url(kind, "persistence")
     app = make_app(url) if pre_ping else make_app(url, pool_pre_ping=False)
     from engine.store.models import DefinitionVersion
@@ -265,13 +277,17 @@ def run_on(kind: str, instances: int, raw_step: float, profile: bool, pre_ping: 
         + ")"
     )
     print(
+        f"round trips per step: {counter.round_trips / len(steps):.1f} "
+        "(statements sent together count once; the commit not included)"
+    )
+    print(
         f"inside the driver's execute per step: {counter.in_driver / len(steps) * 1000:.2f} ms "
         "(round trips and server work; the commit not included)"
     )
     if profiler is not None:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
-        print(f"\n-- profile of the engine steps on {describe_url(url)} (cumulative) --")
+        pstats.Stats(profiler, stream=out).sort_stats(profile or "cumulative").print_stats(35)
+        print(f"\n-- profile of the engine steps on {describe_url(url)} ({profile}) --")
         print(out.getvalue())
     print(f"at the end: {load_note()}")
     app.dispose()
@@ -281,7 +297,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--instances", type=int, default=200)
-    parser.add_argument("--profile", action="store_true", help="cProfile the engine steps")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="cumulative",
+        choices=("cumulative", "tottime"),
+        help="cProfile the engine steps, sorted by cumulative (default) or own time",
+    )
     parser.add_argument(
         "--no-pre-ping",
         dest="pre_ping",

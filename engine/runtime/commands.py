@@ -8,13 +8,13 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
 from engine.accounts.directory import load_actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.runtime import clocks, queries
+from engine.runtime import clocks, projections, queries
 from engine.runtime.deadlines import ClockAction
 from engine.runtime.forms import form_name, validate_submission
 from engine.runtime.job_results import retry_failed_job
@@ -22,11 +22,20 @@ from engine.runtime.projections import jsonable
 from engine.runtime.runner import CommandContext
 from engine.runtime.sandbox import storable_problem
 from engine.runtime.stepper import StepResult, record_failure
-from engine.store.models import HumanTask, Incident, Instance, SlaClock, TaskCandidate, User
+from engine.store import prepared, write_batch
+from engine.store.models import HumanTask, Incident, Instance, SlaClock, User
+
+_READ_TASK = "govflow_read_task"
+_CASE_WITH_TASK = (
+    select(Instance, HumanTask)
+    .join(HumanTask, HumanTask.instance_id == Instance.id)
+    .where(HumanTask.id == bindparam("task_id"))
+)
 
 
 def _task_row(session: Session, task_id: str) -> HumanTask:
     row = session.get(HumanTask, task_id)
+    session.info.pop(_READ_TASK, None)
     if row is None:
         raise NotFound(f"no task {task_id}")
     # Detached: the command writes its change with one UPDATE (_save), not through the unit
@@ -38,7 +47,8 @@ def _task_row(session: Session, task_id: str) -> HumanTask:
 def _save(ctx: CommandContext, row: HumanTask, **values: Any) -> None:
     for key, value in values.items():
         setattr(row, key, value)
-    ctx.session.execute(update(HumanTask).where(HumanTask.id == row.id).values(**values))
+    statement = prepared.update_where(HumanTask.__table__, ("id",), frozenset(values))
+    write_batch.write(ctx.session, statement, prepared.bound({"id": row.id}, values))
 
 
 def _require_open(row: HumanTask) -> None:
@@ -63,7 +73,7 @@ def _forbid_unless_candidate(ctx: CommandContext, row: HumanTask) -> None:
 
 
 def _close_candidates(ctx: CommandContext, task_id: str) -> None:
-    ctx.session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
+    write_batch.write(ctx.session, projections.DELETE_CANDIDATES, {"task_id": task_id})
 
 
 @dataclass
@@ -82,16 +92,19 @@ class _TaskCommand:
         return instance_id
 
     def read_instance(self, session: Session) -> Instance:
-        case = select(HumanTask.instance_id).where(HumanTask.id == self.task_id)
-        instance = session.scalars(select(Instance).where(Instance.id == case.scalar_subquery()))
-        found = instance.first()
+        # The task row comes in the same statement (one round trip, one snapshot: a claim
+        # committed before it shows in both rows); `_task_row` then finds it in the session.
+        found = session.execute(_CASE_WITH_TASK, {"task_id": self.task_id}).first()
         if found is None:
             raise NotFound(f"no instance {self.instance_id_for(session)}")
-        return found
+        # the session's identity map holds rows weakly: keep the task row alive until used
+        session.info[_READ_TASK] = found[1]
+        return found[0]
 
     def _start(self, ctx: CommandContext) -> HumanTask:
-        # Read after the instance row: a claim committed in between has moved the instance's
-        # version on, so this command's fence fails and it runs again on the claimed row.
+        # Read with the instance row (read_instance), so no claim can fall between the two:
+        # one committed after them moves the version on, this command's fence fails and it
+        # runs again on the claimed row.
         row = _task_row(ctx.session, self.task_id)
         _require_open(row)
         ctx.task_row = row

@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from engine.bpmn.specs import GovflowServiceTask, GovflowUserTask
 from engine.runtime import assignment, deadlines
 from engine.runtime.sandbox import Sandbox
+from engine.store import write_batch
 from engine.store.models import (
     ElementState,
     HumanTask,
@@ -44,6 +45,11 @@ from engine.store.models import (
 )
 
 ACTIVE_STATES = TaskState.WAITING | TaskState.READY | TaskState.STARTED
+
+# A task that closes leaves no candidates behind: the worklist is the candidates table.
+DELETE_CANDIDATES = delete(TaskCandidate.__table__).where(
+    TaskCandidate.__table__.c.task_id == bindparam("task_id")
+)
 
 
 def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
@@ -206,7 +212,7 @@ def sync_element_states(
         }
         for element in sorted(changed)
     ]
-    session.execute(_element_upsert(session.get_bind().dialect.name), rows)
+    write_batch.write(session, _element_upsert(session.get_bind().dialect.name), rows)
 
 
 @cache
@@ -297,7 +303,7 @@ def sync_human_tasks(
             continue
         row.state = "cancelled"
         row.completed_at = now
-        session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
+        write_batch.write(session, DELETE_CANDIDATES, {"task_id": task_id})
     for task_id, task in ready.items():
         if task_id in known:
             continue
@@ -345,9 +351,9 @@ def sync_human_tasks(
     # Core inserts: the rows are not needed as objects in this command, and the unit of work
     # costs more than the statements (a step's biggest share on SQLite).
     if new_rows:
-        session.execute(insert(HumanTask.__table__), new_rows)
+        write_batch.write(session, insert(HumanTask.__table__), new_rows)
     if new_candidates:
-        session.execute(insert(TaskCandidate.__table__), new_candidates)
+        write_batch.write(session, insert(TaskCandidate.__table__), new_candidates)
     return problems
 
 

@@ -52,6 +52,7 @@ from engine.runtime.scripting import GovflowScriptEngine, make_script_engine
 from engine.runtime.serializer import dump_workflow, load_workflow, spec_from_json
 from engine.runtime.stepper import Failure, StepResult, record_failure, run_engine_steps
 from engine.runtime.workcalendar import CalendarProvider, OfficeHours
+from engine.store import prepared, write_batch
 from engine.store.db import Database
 from engine.store.models import (
     AuditEvent,
@@ -498,14 +499,12 @@ class Runner:
             if expected in ENDED and instance.ended_at is None:
                 values["ended_at"] = ctx.now
         if fenced:
-            outcome = session.execute(
-                update(Instance)
-                .where(Instance.id == instance.id, Instance.version == seen)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+            write_batch.write(
+                session,
+                prepared.update_where(Instance.__table__, ("id", "version"), frozenset(values)),
+                prepared.bound({"id": instance.id, "version": seen}, values),
+                fence=f"instance {instance.id} changed under {command_name}",
             )
-            if outcome.rowcount != 1:
-                raise VersionConflict(f"instance {instance.id} changed under {command_name}")
             session.flush()
         else:
             for key, value in values.items():
@@ -554,25 +553,27 @@ class Runner:
             status_values: dict[str, Any] = {"status": status}
             if status in ENDED and instance.ended_at is None:
                 status_values["ended_at"] = ctx.now
-            session.execute(
-                update(Instance)
-                .where(Instance.id == instance.id)
-                .values(**status_values)
-                .execution_options(synchronize_session=False)
+            write_batch.write(
+                session,
+                update(Instance.__table__)
+                .where(Instance.__table__.c.id == instance.id)
+                .values(**status_values),
             )
         set_committed_value(instance, "status", status)
         details["status"] = status
-        session.execute(
-            insert(AuditEvent.__table__).values(
-                at=ctx.now,
-                actor=ctx.actor.username,
-                command=command_name,
-                instance_id=instance.id,
-                task_id=ctx.audit_task_id,
-                element_id=ctx.audit_element_id,
-                data=ctx.audit_data,
-                details=details,
-            )
+        write_batch.write(
+            session,
+            _AUDIT_INSERT,
+            {
+                "at": ctx.now,
+                "actor": ctx.actor.username,
+                "command": command_name,
+                "instance_id": instance.id,
+                "task_id": ctx.audit_task_id,
+                "element_id": ctx.audit_element_id,
+                "data": ctx.audit_data,
+                "details": details,
+            },
         )
 
     def _apply_clock_actions(self, ctx: CommandContext, notes: deadlines.Notes) -> None:
@@ -677,6 +678,11 @@ class Runner:
                 )
             )
         ctx.session.flush()
+
+
+# inline: no RETURNING of the new id, which nobody reads (and a write sent in a batch cannot
+# return rows)
+_AUDIT_INSERT = insert(AuditEvent.__table__).inline()
 
 
 def _open_start_events(workflow: BpmnWorkflow) -> None:

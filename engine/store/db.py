@@ -16,6 +16,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.store import write_batch
+
 WRITE_OPTION = "govflow_write"
 
 
@@ -89,6 +91,7 @@ class Database:
         """
         with self._sessions() as session, session.begin():
             yield session
+            write_batch.send(session)
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
@@ -102,6 +105,7 @@ class Database:
         runner's version fence is the first write the transaction makes."""
         with self._command_sessions() as session, session.begin():
             yield session
+            write_batch.send(session)
 
     def dispose(self) -> None:
         self.engine.dispose()

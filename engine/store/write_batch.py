@@ -1,0 +1,126 @@
+"""A command's writes that nothing reads back, sent to PostgreSQL in one round trip.
+
+On PostgreSQL each statement costs a network round trip, which on the 2-core reference machine
+is more than the statement's own work (docs/performance.md). The writes of a command whose
+results the command does not use (a task row's new state, the version fence, the projections,
+the audit row) are queued instead and sent together in psycopg's pipeline mode: when any other
+statement is about to run on the connection (a read, an ORM flush) and before the command
+commits. So a queued write always reaches the server before every statement issued after it,
+in the order it was issued; only the waiting is shared.
+
+A queued write may carry a fence: it must change exactly one row, or the command gets a
+`VersionConflict` at the next send (and is retried by the runner on fresh state), before any
+later statement runs and before the commit.
+
+On SQLite there is no network: a write runs at once and its fence is checked at once.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+from engine.errors import VersionConflict
+
+
+@dataclass
+class _Write:
+    statement: Executable
+    params: Any
+    fence: str | None
+
+
+@dataclass
+class _Queue:
+    """The writes queued on one connection, sent before anything else runs on it."""
+
+    connection: Connection
+    writes: list[_Write] = field(default_factory=list)
+    sending: bool = False
+
+    def before_execute(self, *_args: Any) -> None:
+        if not self.sending:
+            self.send()
+
+    def discard(self, *_args: Any) -> None:
+        self.writes.clear()
+
+    def refuse_unsent(self, *_args: Any) -> None:
+        if self.writes and not self.sending:
+            raise RuntimeError(
+                f"{len(self.writes)} queued write(s) were not sent before the commit; "
+                "call write_batch.send(session) first"
+            )
+
+    def send(self) -> None:
+        if not self.writes:
+            return
+        writes, self.writes = self.writes, []
+        self.sending = True
+        fenced: list[tuple[Any, str]] = []
+        driver = self.connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        try:
+            try:
+                with driver.pipeline():
+                    for write in writes:
+                        result = self.connection.execute(write.statement, write.params)
+                        if write.fence is not None:
+                            # the row count arrives with the sync at the end of the block
+                            fenced.append((result.context.cursor, write.fence))
+            except psycopg.Error as exc:
+                raise DBAPIError.instance(
+                    "(queued writes)", None, exc, psycopg.Error, connection_invalidated=False
+                ) from exc
+        finally:
+            self.sending = False
+        for cursor, message in fenced:
+            if cursor.rowcount != 1:
+                raise VersionConflict(message)
+
+
+_SESSION_KEY = "govflow_write_queue"
+_queues: weakref.WeakKeyDictionary[Connection, _Queue] = weakref.WeakKeyDictionary()
+
+
+def _queue_for(connection: Connection) -> _Queue:
+    queue = _queues.get(connection)
+    if queue is None:
+        queue = _Queue(connection)
+        _queues[connection] = queue
+        event.listen(connection, "before_execute", queue.before_execute)
+        event.listen(connection, "rollback", queue.discard)
+        event.listen(connection, "commit", queue.refuse_unsent)
+    return queue
+
+
+def write(
+    session: Session, statement: Executable, params: Any = None, *, fence: str | None = None
+) -> None:
+    """Run a write whose result the caller does not need: at once on SQLite, with the next
+    statement or the commit on PostgreSQL. With `fence`, the write must change exactly one
+    row, else `VersionConflict(fence)` is raised (at once, or when the queue is sent)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        result = connection.execute(statement, params)
+        if fence is not None and result.rowcount != 1:
+            raise VersionConflict(fence)
+        return
+    queue = _queue_for(connection)
+    session.info[_SESSION_KEY] = queue
+    queue.writes.append(_Write(statement, params, fence))
+
+
+def send(session: Session) -> None:
+    """Send what is queued for the session now (a command does this before it commits)."""
+    queue = session.info.get(_SESSION_KEY)
+    if queue is not None:
+        queue.send()

@@ -1,0 +1,109 @@
+"""Writes sent together (engine/store/write_batch.py): the same outcome as one statement at a
+time, on SQLite and on PostgreSQL; only the waiting is shared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.errors import VersionConflict
+from engine.store import write_batch
+from engine.store.models import Sequence
+
+COUNTERS = Sequence.__table__
+
+
+def _add(session: Any, name: str, value: int) -> None:
+    write_batch.write(session, insert(COUNTERS), {"name": name, "value": value})
+
+
+def _values(app: Any) -> dict[str, int]:
+    with app.database.read_session() as session:
+        return {row.name: row.value for row in session.execute(select(COUNTERS))}
+
+
+def test_queued_writes_are_seen_by_the_next_read_and_kept_by_the_commit(app):
+    with app.database.write_session() as session:
+        _add(session, "certificate", 1)
+        write_batch.write(
+            session, update(COUNTERS).where(COUNTERS.c.name == "certificate").values(value=2)
+        )
+        read = session.scalar(select(COUNTERS.c.value).where(COUNTERS.c.name == "certificate"))
+        assert read == 2
+        _add(session, "tracking", 7)
+    values = _values(app)
+    assert (values["certificate"], values["tracking"]) == (2, 7)
+
+
+def test_a_failed_fence_stops_the_transaction_and_keeps_none_of_its_writes(app):
+    with app.database.write_session() as session:
+        _add(session, "case", 5)
+    with (
+        pytest.raises(VersionConflict, match="case counter moved on"),
+        app.database.write_session() as session,
+    ):
+        _add(session, "written before the fence", 1)
+        write_batch.write(
+            session,
+            update(COUNTERS)
+            .where(COUNTERS.c.name == "case", COUNTERS.c.value == 4)
+            .values(value=6),
+            fence="case counter moved on",
+        )
+        _add(session, "written after the fence", 1)
+    values = _values(app)
+    assert values["case"] == 5
+    assert "written before the fence" not in values
+    assert "written after the fence" not in values
+
+
+def test_a_fence_that_holds_lets_the_transaction_commit(app):
+    with app.database.write_session() as session:
+        _add(session, "case", 5)
+    with app.database.write_session() as session:
+        write_batch.write(
+            session,
+            update(COUNTERS)
+            .where(COUNTERS.c.name == "case", COUNTERS.c.value == 5)
+            .values(value=6),
+            fence="case counter moved on",
+        )
+    assert _values(app)["case"] == 6
+
+
+def test_a_write_the_database_refuses_fails_the_transaction_with_its_reason(app):
+    with app.database.write_session() as session:
+        _add(session, "duplicate", 1)
+    with pytest.raises(IntegrityError), app.database.write_session() as session:
+        _add(session, "fresh", 1)
+        _add(session, "duplicate", 2)
+    values = _values(app)
+    assert values["duplicate"] == 1
+    assert "fresh" not in values
+
+
+def test_writes_wait_for_each_other_on_postgresql_only(app):
+    """PostgreSQL: nothing is sent until the commit, then all in one pipeline. SQLite (no
+    network): each write runs when it is made."""
+    postgresql = app.database.dialect == "postgresql"
+    sent: list[bool] = []
+
+    def seen(connection: Any, *_args: Any) -> None:
+        driver = connection.connection.driver_connection
+        sent.append(bool(driver.pgconn.pipeline_status) if postgresql else False)
+
+    event.listen(app.database.engine, "before_cursor_execute", seen)
+    try:
+        with app.database.write_session() as session:
+            session.connection()  # the transaction's own BEGIN is not a write
+            sent.clear()
+            for index in range(3):
+                _add(session, f"serial {index}", index)
+            assert len(sent) == (0 if postgresql else 3)
+    finally:
+        event.remove(app.database.engine, "before_cursor_execute", seen)
+    assert sent == [postgresql] * 3
+    assert {f"serial {i}" for i in range(3)} <= set(_values(app))

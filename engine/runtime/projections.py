@@ -268,6 +268,17 @@ def _rewrite_element_states(
         row.cancelled = (row.cancelled or 0) + counter.cancelled.get(element, 0)
 
 
+# Built once, run with bound values: building and cache-keying a statement in every command
+# costs more Python than sending it (see engine/store/prepared.py).
+_CASE_TASK_ROWS = select(HumanTask).where(
+    HumanTask.instance_id == bindparam("instance_id"),
+    or_(HumanTask.state == "open", HumanTask.id.in_(bindparam("ready", expanding=True))),
+)
+
+_INSERT_TASKS = insert(HumanTask.__table__)
+_INSERT_CANDIDATES = insert(TaskCandidate.__table__)
+
+
 def ready_human_tasks(workflow: BpmnWorkflow) -> list[Task]:
     return [t for t in all_tasks(workflow) if t._state == TaskState.READY and t.task_spec.manual]
 
@@ -288,11 +299,8 @@ def sync_human_tasks(
     ready = {str(t.id): t for t in ready_human_tasks(workflow)}
     # One query for the open rows and any row a ready task already has (a task retried
     # after an incident keeps its id and its completed row).
-    wanted = HumanTask.state == "open"
-    if ready:
-        wanted = or_(wanted, HumanTask.id.in_(sorted(ready)))
     rows = list(
-        session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, wanted))
+        session.scalars(_CASE_TASK_ROWS, {"instance_id": instance.id, "ready": sorted(ready)})
     )
     known = {row.id for row in rows}
     open_rows = {row.id: row for row in rows if row.state == "open"}
@@ -351,9 +359,9 @@ def sync_human_tasks(
     # Core inserts: the rows are not needed as objects in this command, and the unit of work
     # costs more than the statements (a step's biggest share on SQLite).
     if new_rows:
-        write_batch.write(session, insert(HumanTask.__table__), new_rows)
+        write_batch.write(session, _INSERT_TASKS, new_rows)
     if new_candidates:
-        write_batch.write(session, insert(TaskCandidate.__table__), new_candidates)
+        write_batch.write(session, _INSERT_CANDIDATES, new_candidates)
     return problems
 
 

@@ -20,8 +20,18 @@ MESSAGE_TOPIC = "bpmn.message"
 """Jobs that carry a message thrown by a case to the case (or new case) that catches it."""
 
 
-def sync_jobs(session: Session, instance: Instance, workflow: BpmnWorkflow, now: Any) -> None:
-    """One live job per parked external service task; jobs of tasks that went away cancel."""
+def sync_jobs(
+    session: Session,
+    instance: Instance,
+    workflow: BpmnWorkflow,
+    now: Any,
+    *,
+    parked_at_load: bool = True,
+) -> None:
+    """One live job per parked external service task; jobs of tasks that went away cancel.
+
+    `parked_at_load=False` says no task was parked (started) when the command loaded the
+    case: then it has no live job, and its jobs are not read (a query per command saved)."""
     parked = {
         str(task.id): task
         for task in all_tasks(workflow)
@@ -29,7 +39,13 @@ def sync_jobs(session: Session, instance: Instance, workflow: BpmnWorkflow, now:
         and isinstance(task.task_spec, GovflowServiceTask)
         and task.task_spec.topic
     }
-    jobs = list(session.scalars(select(Job).where(Job.instance_id == instance.id)))
+    if not parked_at_load and not parked:
+        return
+    jobs = (
+        list(session.scalars(select(Job).where(Job.instance_id == instance.id)))
+        if parked_at_load
+        else []
+    )
     live = {job.task_id for job in jobs if job.state in ("pending", "running", "failed")}
     for job in jobs:
         if job.topic == MESSAGE_TOPIC:

@@ -121,6 +121,14 @@ class ElementCounter:
         self.cancelled: dict[str, int] = defaultdict(int)
         self._seen: set[UUID] = set()
 
+    @property
+    def started_at_load(self) -> bool:
+        """Whether any task was started (a parked service task, a running subprocess) when
+        the command loaded the case; True when the stored rows may not match (a migration)."""
+        return self.active_before is None or any(
+            state == TaskState.STARTED for state in self.before.values()
+        )
+
     def account(self, tasks: list[Task] | Iterator[Task]) -> None:
         for task in tasks:
             if task.id in self._seen:

@@ -530,7 +530,9 @@ class Runner:
                     session, instance.id, workflow, self.services.script_engine.sandbox, ctx.now
                 )
             if waits.jobs:
-                sync_jobs(session, instance, workflow, ctx.now)
+                sync_jobs(
+                    session, instance, workflow, ctx.now, parked_at_load=ctx.counter.started_at_load
+                )
             queue_messages(session, instance, outgoing, ctx.now)
             if outgoing:
                 details["messages"] = [e.event_definition.name for e in outgoing]

@@ -298,17 +298,24 @@ def sync_human_tasks(
     sandbox: Sandbox,
     now: datetime,
     tz: ZoneInfo,
+    *,
+    new_case: bool = False,
 ) -> list[tuple[Task, str]]:
     """Open rows for new ready user tasks, close rows whose task went away.
 
     Returns (task, problem) for assignment attributes that could not be evaluated.
+    A case this command started (`new_case`) has no rows yet, so none are read.
     """
     problems: list[tuple[Task, str]] = []
     ready = {str(t.id): t for t in ready_human_tasks(workflow)}
     # One query for the open rows and any row a ready task already has (a task retried
     # after an incident keeps its id and its completed row).
-    rows = list(
-        session.scalars(_CASE_TASK_ROWS, {"instance_id": instance.id, "ready": sorted(ready)})
+    rows = (
+        []
+        if new_case
+        else list(
+            session.scalars(_CASE_TASK_ROWS, {"instance_id": instance.id, "ready": sorted(ready)})
+        )
     )
     known = {row.id for row in rows}
     open_rows = {row.id: row for row in rows if row.state == "open"}

@@ -522,6 +522,7 @@ class Runner:
                 self.services.script_engine.sandbox,
                 ctx.now,
                 self.services.tz,
+                new_case=not fenced,  # only a start runs unfenced: its case is new
             )
             for task, problem in problems:
                 ctx.add_incident("assignment", problem, str(task.id), projections.element_id(task))

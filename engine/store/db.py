@@ -44,7 +44,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # pool must hold two connections per request thread (see engine.api.app) plus workers'
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 60)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    write_batch.install(engine)
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -46,22 +46,8 @@ class _Queue:
     writes: list[_Write] = field(default_factory=list)
     sending: bool = False
 
-    def before_execute(self, *_args: Any) -> None:
-        if not self.sending:
-            self.send()
-
-    def discard(self, *_args: Any) -> None:
-        self.writes.clear()
-
-    def refuse_unsent(self, *_args: Any) -> None:
-        if self.writes and not self.sending:
-            raise RuntimeError(
-                f"{len(self.writes)} queued write(s) were not sent before the commit; "
-                "call write_batch.send(session) first"
-            )
-
     def send(self) -> None:
-        if not self.writes:
+        if not self.writes or self.sending:
             return
         writes, self.writes = self.writes, []
         self.sending = True
@@ -91,14 +77,41 @@ _SESSION_KEY = "govflow_write_queue"
 _queues: weakref.WeakKeyDictionary[Connection, _Queue] = weakref.WeakKeyDictionary()
 
 
+def install(engine: Engine) -> None:
+    """Make a PostgreSQL engine's connections send their queued writes before any other
+    statement, drop them on rollback, and refuse a commit that would leave some unsent.
+    (Listeners on the engine, once: listening per connection cost 0.1 ms per command.)"""
+    event.listen(engine, "before_execute", _before_execute)
+    event.listen(engine, "rollback", _rolled_back)
+    event.listen(engine, "commit", _committing)
+
+
+def _before_execute(connection: Connection, *_args: Any) -> None:
+    queue = _queues.get(connection)
+    if queue is not None:
+        queue.send()
+
+
+def _rolled_back(connection: Connection) -> None:
+    queue = _queues.get(connection)
+    if queue is not None:
+        queue.writes.clear()
+
+
+def _committing(connection: Connection) -> None:
+    queue = _queues.get(connection)
+    if queue is not None and queue.writes and not queue.sending:
+        raise RuntimeError(
+            f"{len(queue.writes)} queued write(s) were not sent before the commit; "
+            "call write_batch.send(session) first"
+        )
+
+
 def _queue_for(connection: Connection) -> _Queue:
     queue = _queues.get(connection)
     if queue is None:
         queue = _Queue(connection)
         _queues[connection] = queue
-        event.listen(connection, "before_execute", queue.before_execute)
-        event.listen(connection, "rollback", queue.discard)
-        event.listen(connection, "commit", queue.refuse_unsent)
     return queue
 
 

@@ -20,6 +20,16 @@ def _add(session: Any, name: str, value: int) -> None:
     write_batch.write(session, insert(COUNTERS), {"name": name, "value": value})
 
 
+def _move_case_counter(session: Any, seen: int) -> None:
+    """Set the "case" counter to 6, fenced on it still being `seen` (as the runner fences on
+    the instance's version)."""
+    write_batch.write(
+        session,
+        update(COUNTERS).where(COUNTERS.c.name == "case", COUNTERS.c.value == seen).values(value=6),
+        fence="case counter moved on",
+    )
+
+
 def _values(app: Any) -> dict[str, int]:
     with app.database.read_session() as session:
         return {row.name: row.value for row in session.execute(select(COUNTERS))}
@@ -46,13 +56,7 @@ def test_a_failed_fence_stops_the_transaction_and_keeps_none_of_its_writes(app):
         app.database.write_session() as session,
     ):
         _add(session, "written before the fence", 1)
-        write_batch.write(
-            session,
-            update(COUNTERS)
-            .where(COUNTERS.c.name == "case", COUNTERS.c.value == 4)
-            .values(value=6),
-            fence="case counter moved on",
-        )
+        _move_case_counter(session, seen=4)
         _add(session, "written after the fence", 1)
     values = _values(app)
     assert values["case"] == 5
@@ -64,13 +68,7 @@ def test_a_fence_that_holds_lets_the_transaction_commit(app):
     with app.database.write_session() as session:
         _add(session, "case", 5)
     with app.database.write_session() as session:
-        write_batch.write(
-            session,
-            update(COUNTERS)
-            .where(COUNTERS.c.name == "case", COUNTERS.c.value == 5)
-            .values(value=6),
-            fence="case counter moved on",
-        )
+        _move_case_counter(session, seen=5)
     assert _values(app)["case"] == 6
 
 

@@ -3,6 +3,7 @@ time, on SQLite and on PostgreSQL; only the waiting is shared."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -105,3 +106,20 @@ def test_writes_wait_for_each_other_on_postgresql_only(app):
         event.remove(app.database.engine, "before_cursor_execute", seen)
     assert sent == [postgresql] * 3
     assert {f"serial {i}" for i in range(3)} <= set(_values(app))
+
+
+def test_commands_leave_no_write_queues_behind(app):
+    """A queue lives as long as its connection: a long-running server must not keep one per
+    command it ran (the first version did: the queue held its connection alive)."""
+    postgresql = app.database.dialect == "postgresql"
+    gc.collect()
+    before = len(write_batch._queues)
+    during: list[int] = []
+    for index in range(50):
+        with app.database.write_session() as session:
+            _add(session, f"serial {index}", index)
+            during.append(len(write_batch._queues))
+    gc.collect()
+    if postgresql:
+        assert min(during) > before  # the writes were queued
+    assert len(write_batch._queues) <= before

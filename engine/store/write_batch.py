@@ -40,25 +40,25 @@ class _Write:
 
 @dataclass
 class _Queue:
-    """The writes queued on one connection, sent before anything else runs on it."""
+    """The writes queued on one connection, sent before anything else runs on it. It holds no
+    reference to the connection: it is the value of a weak mapping keyed by the connection."""
 
-    connection: Connection
     writes: list[_Write] = field(default_factory=list)
     sending: bool = False
 
-    def send(self) -> None:
+    def send(self, connection: Connection) -> None:
         if not self.writes or self.sending:
             return
         writes, self.writes = self.writes, []
         self.sending = True
         fenced: list[tuple[Any, str]] = []
-        driver = self.connection.connection.driver_connection
+        driver = connection.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
         try:
             try:
                 with driver.pipeline():
                     for write in writes:
-                        result = self.connection.execute(write.statement, write.params)
+                        result = connection.execute(write.statement, write.params)
                         if write.fence is not None:
                             # the row count arrives with the sync at the end of the block
                             fenced.append((result.context.cursor, write.fence))
@@ -89,7 +89,7 @@ def install(engine: Engine) -> None:
 def _before_execute(connection: Connection, *_args: Any) -> None:
     queue = _queues.get(connection)
     if queue is not None:
-        queue.send()
+        queue.send(connection)
 
 
 def _rolled_back(connection: Connection) -> None:
@@ -110,7 +110,7 @@ def _committing(connection: Connection) -> None:
 def _queue_for(connection: Connection) -> _Queue:
     queue = _queues.get(connection)
     if queue is None:
-        queue = _Queue(connection)
+        queue = _Queue()
         _queues[connection] = queue
     return queue
 
@@ -135,5 +135,5 @@ def write(
 def send(session: Session) -> None:
     """Send what is queued for the session now (a command does this before it commits)."""
     queue = session.info.get(_SESSION_KEY)
-    if queue is not None:
-        queue.send()
+    if queue is not None and queue.writes:
+        queue.send(session.connection())

@@ -47,8 +47,9 @@ def _task_row(session: Session, task_id: str) -> HumanTask:
 def _save(ctx: CommandContext, row: HumanTask, **values: Any) -> None:
     for key, value in values.items():
         setattr(row, key, value)
-    statement = prepared.update_where(HumanTask.__table__, ("id",), frozenset(values))
-    write_batch.write(ctx.session, statement, prepared.bound({"id": row.id}, values))
+    write_batch.write(
+        ctx.session, *prepared.update_where(HumanTask.__table__, {"id": row.id}, values)
+    )
 
 
 def _require_open(row: HumanTask) -> None:

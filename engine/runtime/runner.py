@@ -501,8 +501,9 @@ class Runner:
         if fenced:
             write_batch.write(
                 session,
-                prepared.update_where(Instance.__table__, ("id", "version"), frozenset(values)),
-                prepared.bound({"id": instance.id, "version": seen}, values),
+                *prepared.update_where(
+                    Instance.__table__, {"id": instance.id, "version": seen}, values
+                ),
                 fence=f"instance {instance.id} changed under {command_name}",
             )
             session.flush()
@@ -558,9 +559,7 @@ class Runner:
                 status_values["ended_at"] = ctx.now
             write_batch.write(
                 session,
-                update(Instance.__table__)
-                .where(Instance.__table__.c.id == instance.id)
-                .values(**status_values),
+                *prepared.update_where(Instance.__table__, {"id": instance.id}, status_values),
             )
         set_committed_value(instance, "status", status)
         details["status"] = status

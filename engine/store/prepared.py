@@ -8,26 +8,28 @@ run with bound values.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.sql.dml import Update
 
 
-@cache
-def update_where(table: Table, keys: tuple[str, ...], columns: frozenset[str]) -> Update:
-    """UPDATE <table> SET <column> = :new_<column>, ... WHERE <key> = :old_<key> AND ...
+def update_where(
+    table: Table, where: dict[str, Any], values: dict[str, Any]
+) -> tuple[Update, dict[str, Any]]:
+    """UPDATE <table> SET <values> WHERE <column> = <value> AND ... for each of `where`: the
+    statement (built once per set of column names) and the bound values to run it with."""
+    statement = _update(table, tuple(where), frozenset(values))
+    bound = {f"old_{name}": value for name, value in where.items()}
+    bound.update((f"new_{name}", value) for name, value in values.items())
+    return statement, bound
 
-    Run it with `bound(keys, values)`. (A bound value may not share a column's name.)"""
+
+@cache
+def _update(table: Table, keys: tuple[str, ...], columns: frozenset[str]) -> Update:
+    # a bound value may not share the name of a column the statement sets
     return (
         update(table)
         .where(*(table.c[key] == bindparam(f"old_{key}") for key in keys))
         .values({name: bindparam(f"new_{name}") for name in sorted(columns)})
     )
-
-
-def bound(keys: dict[str, object], values: dict[str, object]) -> dict[str, object]:
-    """The bound values `update_where` expects: the keys' and the new column values."""
-    return {
-        **{f"old_{name}": value for name, value in keys.items()},
-        **{f"new_{name}": value for name, value in values.items()},
-    }

@@ -4,7 +4,7 @@ database, so the goal "a persisted step costs at most 2x a raw step plus one com
 read off one run.
 
     .venv/bin/python -m bench.persistence [--db sqlite|postgresql|both] [--instances 200]
-                                          [--profile [cumulative|tottime]] [--no-pre-ping]
+                                          [--profile [cumulative|tottime]] [--pre-ping]
 
 A step is one user-task completion with the engine steps it triggers. Layers measured:
   raw      SpiffWorkflow 3.2 alone (CamundaParser spec, default script engine), in memory
@@ -228,7 +228,7 @@ def document_size(app: Any) -> int:
 
 def run_on(kind: str, instances: int, raw_step: float, profile: str | None, pre_ping: bool) -> None:
     url = database_url(kind, "persistence")
-    app = make_app(url) if pre_ping else make_app(url, pool_pre_ping=False)
+    app = make_app(url, pool_pre_ping=True) if pre_ping else make_app(url)
     from engine.store.models import DefinitionVersion
 
     with tempfile.TemporaryDirectory() as folder:
@@ -305,10 +305,11 @@ def main() -> None:
         help="cProfile the engine steps, sorted by cumulative (default) or own time",
     )
     parser.add_argument(
-        "--no-pre-ping",
+        "--pre-ping",
         dest="pre_ping",
-        action="store_false",
-        help="PostgreSQL: connections without pool_pre_ping (an experiment, not the default)",
+        action="store_true",
+        help="PostgreSQL: ping every connection at checkout (SQLAlchemy's pool_pre_ping, "
+        "the default before pings after idling only), to compare",
     )
     args = parser.parse_args()
     print(f"bench.persistence on {machine()}; {args.instances} instances x {STEPS} steps")

@@ -25,15 +25,16 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, insert, or_, select
+from sqlalchemy import bindparam, delete, exists, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.bpmn.specs import GovflowServiceTask, GovflowUserTask
 from engine.runtime import assignment, deadlines
 from engine.runtime.sandbox import Sandbox
-from engine.store import write_batch
+from engine.store import prepared, write_batch
 from engine.store.models import (
     ElementState,
     HumanTask,
@@ -283,8 +284,34 @@ _CASE_TASK_ROWS = select(HumanTask).where(
     or_(HumanTask.state == "open", HumanTask.id.in_(bindparam("ready", expanding=True))),
 )
 
-_INSERT_TASKS = insert(HumanTask.__table__)
-_INSERT_CANDIDATES = insert(TaskCandidate.__table__)
+# session.info key: the case's open task rows (and the commanded task's row), read with the
+# case by a task command (commands._CASE_WITH_OPEN_TASKS), so sync_human_tasks need not.
+CASE_TASK_ROWS = "govflow_case_task_rows"
+
+
+@cache
+def _insert_tasks(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (id) DO NOTHING: a row a ready task already has is kept as it
+    is (a task retried after an incident, or reset, keeps its id and its closed row)."""
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
+        HumanTask.__table__
+    )
+    return statement.on_conflict_do_nothing(index_elements=["id"])
+
+
+def _candidates_of_open_task() -> Any:
+    """INSERT INTO task_candidates SELECT <the values> WHERE the task's row is open: the rows
+    of a task whose existing closed row the insert above kept are not added (candidate rows
+    exist only for open tasks, queries.list_tasks)."""
+    table = TaskCandidate.__table__
+    names = ("task_id", "kind", "value", "due_at", "priority", "created_at")
+    values = select(*(bindparam(name, type_=table.c[name].type) for name in names)).where(
+        exists().where(HumanTask.id == bindparam("task_id"), HumanTask.state == "open")
+    )
+    return insert(table).from_select(list(names), values)
+
+
+_INSERT_CANDIDATES = _candidates_of_open_task()
 
 
 def ready_human_tasks(workflow: BpmnWorkflow) -> list[Task]:
@@ -300,33 +327,40 @@ def sync_human_tasks(
     tz: ZoneInfo,
     *,
     new_case: bool = False,
+    read_rows: dict[str, HumanTask] | None = None,
 ) -> list[tuple[Task, str]]:
     """Open rows for new ready user tasks, close rows whose task went away.
 
     Returns (task, problem) for assignment attributes that could not be evaluated.
-    A case this command started (`new_case`) has no rows yet, so none are read.
+    A case this command started (`new_case`) has no rows yet, so none are read. `read_rows`
+    are the case's open rows when the command read them with the case; a ready task may also
+    have a closed row, which the inserts below keep as it is.
     """
     problems: list[tuple[Task, str]] = []
     ready = {str(t.id): t for t in ready_human_tasks(workflow)}
-    # One query for the open rows and any row a ready task already has (a task retried
-    # after an incident keeps its id and its completed row).
-    rows = (
-        []
-        if new_case
-        else list(
+    rows: list[HumanTask]
+    if new_case:
+        rows = []
+    elif read_rows is not None:
+        rows = list(read_rows.values())
+    else:
+        # One query for the open rows and any row a ready task already has.
+        rows = list(
             session.scalars(_CASE_TASK_ROWS, {"instance_id": instance.id, "ready": sorted(ready)})
         )
-    )
     known = {row.id for row in rows}
-    open_rows = {row.id: row for row in rows if row.state == "open"}
     new_rows: list[dict[str, Any]] = []
     new_candidates: list[dict[str, Any]] = []
-    for task_id, row in open_rows.items():
-        if task_id in ready:
+    for row in rows:
+        if row.state != "open" or row.id in ready:
             continue
-        row.state = "cancelled"
-        row.completed_at = now
-        write_batch.write(session, DELETE_CANDIDATES, {"task_id": task_id})
+        closed = {"state": "cancelled", "completed_at": now}
+        write_batch.write(
+            session, *prepared.update_where(HumanTask.__table__, {"id": row.id}, closed)
+        )
+        write_batch.write(session, DELETE_CANDIDATES, {"task_id": row.id})
+        for name, value in closed.items():  # as written, without a second write by a flush
+            set_committed_value(row, name, value)
     for task_id, task in ready.items():
         if task_id in known:
             continue
@@ -374,7 +408,7 @@ def sync_human_tasks(
     # Core inserts: the rows are not needed as objects in this command, and the unit of work
     # costs more than the statements (a step's biggest share on SQLite).
     if new_rows:
-        write_batch.write(session, _INSERT_TASKS, new_rows)
+        write_batch.write(session, _insert_tasks(session.get_bind().dialect.name), new_rows)
     if new_candidates:
         write_batch.write(session, _INSERT_CANDIDATES, new_candidates)
     return problems

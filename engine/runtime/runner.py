@@ -257,6 +257,11 @@ class CommandContext:
 
 
 def _is_retryable(exc: DBAPIError) -> bool:
+    """Serialization failures, deadlocks, a locked SQLite file, and a connection that died
+    (the pool pings only idle connections, engine/store/pool_liveness.py). Running a command
+    again is safe: if its first try did commit, the version fence makes the second see it."""
+    if exc.connection_invalidated:
+        return True
     text = str(exc.orig) if exc.orig is not None else str(exc)
     code = getattr(exc.orig, "sqlstate", None)
     return code in ("40001", "40P01") or "database is locked" in text
@@ -414,6 +419,8 @@ class Runner:
                     raise
                 last_error = exc
             time.sleep(min(0.2, 0.002 * (2**attempt)) * random.random())
+        if isinstance(last_error, DBAPIError) and last_error.connection_invalidated:
+            raise last_error  # the database is away, not the instance busy
         raise Conflict(
             f"instance kept changing while {command.name} ran; tried {attempts} times",
             {"last_error": str(last_error)},
@@ -524,6 +531,7 @@ class Runner:
                 ctx.now,
                 self.services.tz,
                 new_case=not fenced,  # only a start runs unfenced: its case is new
+                read_rows=session.info.pop(projections.CASE_TASK_ROWS, None),
             )
             for task, problem in problems:
                 ctx.add_incident("assignment", problem, str(task.id), projections.element_id(task))

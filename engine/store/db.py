@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.store import write_batch
+from engine.store import pool_liveness, write_batch
 
 WRITE_OPTION = "govflow_write"
 
@@ -33,18 +33,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
+        kwargs.pop("ping_after_idle_s", None)
         _prepare_sqlite_path(url)
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
         )
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # liveness is checked after idling only (pool_liveness), not by a pre-ping every checkout
+    ping_after_idle_s = kwargs.pop("ping_after_idle_s", pool_liveness.PING_AFTER_IDLE_S)
     # a command may open a second (read) session while it holds its write session, so the
     # pool must hold two connections per request thread (see engine.api.app) plus workers'
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 60)
     engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        pool_liveness.install(engine, ping_after_idle_s)
     write_batch.install(engine)
     return engine
 

@@ -257,3 +257,51 @@ def test_a_clerk_in_two_departments_sees_the_soonest_due_first_across_both(gf, p
         assert names(overdue=False) == ["amr_3d", "amr_none"]
         gf.complete(gf.task(cases["tax_1d"], "work").id, both)
         assert names(limit=2) == ["amr_1d_urgent", "mine_2d"]
+
+
+def test_a_ready_task_that_already_has_a_closed_row_keeps_it_and_gets_no_queue_entries(
+    gf, app, people
+):
+    """A task retried after an incident is ready again under its old id and its closed row.
+    The projection keeps that row as it is even when the command did not read it (a task
+    completion reads only its case's open rows): no duplicate, and no worklist entry."""
+    from sqlalchemy import delete, func, select, update
+
+    from engine.runtime import projections
+    from engine.runtime.serializer import load_workflow
+    from engine.store.models import HumanTask, Instance, TaskCandidate
+
+    gf.deploy(TWO_STEP)
+    case = gf.start("two_step")
+    task_id = gf.task(case.id, "accept").id
+    services = app.services
+    with app.database.write_session() as session:
+        session.execute(
+            update(HumanTask)
+            .where(HumanTask.id == task_id)
+            .values(state="completed", completed_by="wang")
+        )
+        session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
+        instance = session.get(Instance, case.id)
+        version = services.versions.get(session, instance.definition_version_id)
+        workflow = load_workflow(
+            instance.document, version.spec, version.subprocess_specs, services.script_engine
+        )
+        assert [str(t.id) for t in projections.ready_human_tasks(workflow)] == [task_id]
+        projections.sync_human_tasks(
+            session,
+            instance,
+            workflow,
+            services.script_engine.sandbox,
+            clock.now(),
+            services.tz,
+            read_rows={},
+        )
+    with app.database.read_session() as session:
+        rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == case.id)).all()
+        candidates = session.scalar(
+            select(func.count()).select_from(TaskCandidate).where(TaskCandidate.task_id == task_id)
+        )
+    assert [(r.id, r.state, r.completed_by) for r in rows] == [(task_id, "completed", "wang")]
+    assert candidates == 0
+    assert gf.worklist(people["front"]) == []

@@ -164,7 +164,7 @@ def describe_url(url: str) -> str:
 
 def make_app(url: str, **engine_options: Any) -> Any:
     """A Govflow on `url` with the schema, calendar, departments and catalogue in place;
-    `engine_options` go to SQLAlchemy's create_engine (to try e.g. pool_pre_ping=False)."""
+    `engine_options` go to SQLAlchemy's create_engine (to try e.g. pool_pre_ping=True)."""
     from engine.app import Govflow
     from engine.config import Settings
     from engine.store.db import Database

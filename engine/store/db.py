@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.store import pool_liveness, write_batch
+from engine.store import pipelined_begin, pool_liveness, write_batch
 
 WRITE_OPTION = "govflow_write"
 
@@ -46,7 +46,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # pool must hold two connections per request thread (see engine.api.app) plus workers'
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 60)
+    # the driver in autocommit mode; pipelined_begin sends BEGIN with each first statement
+    kwargs.setdefault("isolation_level", "AUTOCOMMIT")
     engine = create_engine(url, **kwargs)
+    if kwargs["isolation_level"] == "AUTOCOMMIT":
+        pipelined_begin.install(engine)
     if not kwargs.get("pool_pre_ping"):
         pool_liveness.install(engine, ping_after_idle_s)
     write_batch.install(engine)

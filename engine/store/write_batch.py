@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from engine.errors import VersionConflict
+from engine.store import pipelined_begin
 
 
 @dataclass
@@ -56,7 +57,10 @@ class _Queue:
         assert isinstance(driver, psycopg.Connection)
         try:
             try:
+                begin = pipelined_begin.needs_begin(driver)
                 with driver.pipeline():
+                    if begin:  # the transaction's first statements (pipelined_begin)
+                        driver.execute(pipelined_begin.BEGIN)
                     for write in writes:
                         result = connection.execute(write.statement, write.params)
                         if write.fence is not None:

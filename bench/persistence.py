@@ -27,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from psycopg import pq
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.util.task import TaskState
@@ -194,6 +195,37 @@ class StatementCounter:
         event.listen(engine, "before_cursor_execute", self._seen)
         event.listen(engine, "after_cursor_execute", self._done)
         event.listen(engine, "commit", self._committed)
+        # PostgreSQL: libpq's protocol trace of the connections the steps use, for the exact
+        # count of round trips and statements (BEGIN, COMMIT and server calls included)
+        self._trace = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the run)
+        event.listen(engine, "checkout", self._checkout)
+        event.listen(engine, "checkin", self._checkin)
+
+    def _checkout(self, dbapi_connection: Any, *_args: Any) -> None:
+        pgconn = getattr(dbapi_connection, "pgconn", None)
+        if self.on and pgconn is not None:
+            pgconn.trace(self._trace.fileno())
+            pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    def _checkin(self, dbapi_connection: Any, *_args: Any) -> None:
+        pgconn = getattr(dbapi_connection, "pgconn", None)
+        if pgconn is not None:
+            pgconn.untrace()  # flushes what was traced
+
+    def protocol(self) -> tuple[int, int]:
+        """(round trips, statements) in the trace: each ReadyForQuery the server sent ends a
+        round trip (a Sync or a simple Query the client waited for); each Execute or simple
+        Query the client sent is a statement."""
+        self._trace.seek(0)
+        trips = statements = 0
+        for line in self._trace:
+            sender, _length, message = [*line.rstrip("\n").split("\t"), "", ""][:3]
+            kind = message.split(" ", 1)[0]
+            if sender == "B" and kind == "ReadyForQuery":
+                trips += 1
+            elif sender == "F" and kind in ("Execute", "Query"):
+                statements += 1
+        return trips, statements
 
     def _committed(self, *_args: Any) -> None:
         self._in_batch = False
@@ -276,10 +308,18 @@ def run_on(kind: str, instances: int, raw_step: float, profile: str | None, pre_
         + ", ".join(f"{k} {v:.1f}" for k, v in per_step.items())
         + ")"
     )
-    print(
-        f"round trips per step: {counter.round_trips / len(steps):.1f} "
-        "(statements sent together count once; the commit not included)"
-    )
+    trips, sent = counter.protocol()
+    if trips:
+        print(
+            f"round trips per step: {trips / len(steps):.1f}, statements sent "
+            f"{sent / len(steps):.1f} (libpq's protocol trace: BEGIN, COMMIT and the fence's "
+            "server call included)"
+        )
+    else:
+        print(
+            f"round trips per step: {counter.round_trips / len(steps):.1f} "
+            "(statements sent together count once; the commit not included)"
+        )
     print(
         f"inside the driver's execute per step: {counter.in_driver / len(steps) * 1000:.2f} ms "
         "(round trips and server work; the commit not included)"

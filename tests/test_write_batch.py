@@ -11,8 +11,9 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import VersionConflict
-from engine.store import write_batch
-from engine.store.models import Sequence
+from engine.store import version_fence, write_batch
+from engine.store.models import Instance, Sequence
+from tests import bpmn as b
 
 COUNTERS = Sequence.__table__
 
@@ -125,3 +126,39 @@ def test_commands_leave_no_write_queues_behind(app):
     else:
         assert max(during) == before  # SQLite runs each write at once: nothing is queued
     assert len(write_batch._queues) <= before
+
+
+def test_a_fence_the_server_checks_stops_the_commit_sent_with_it(app, gf):
+    """The version fence (engine/store/version_fence.py): on PostgreSQL it fails in the server,
+    in the same round trip as the COMMIT, which then does not happen; nothing is kept."""
+    gf.deploy(
+        b.doc(
+            "one_step",
+            b.start(),
+            b.user("A", "受理", candidateGroups="center"),
+            b.end(),
+            *b.chain("start", "A", "end"),
+        )
+    )
+    case = gf.start("one_step")
+    seen = gf.instance(case.id).version
+    with (
+        pytest.raises(VersionConflict, match="moved on under the test"),
+        app.database.write_session() as session,
+    ):
+        _add(session, "written before the fence", 1)
+        version_fence.advance(
+            session,
+            Instance.__table__,
+            case.id,
+            seen - 1,
+            {"status": "ended"},
+            "moved on under the test",
+        )
+        _add(session, "written after the fence", 1)
+    values = _values(app)
+    assert "written before the fence" not in values and "written after the fence" not in values
+    assert (gf.instance(case.id).version, gf.instance(case.id).status) == (seen, case.status)
+    with app.database.write_session() as session:
+        version_fence.advance(session, Instance.__table__, case.id, seen, {}, "not expected")
+    assert gf.instance(case.id).version == seen + 1

@@ -52,7 +52,7 @@ from engine.runtime.scripting import GovflowScriptEngine, make_script_engine
 from engine.runtime.serializer import dump_workflow, load_workflow, spec_from_json
 from engine.runtime.stepper import Failure, StepResult, record_failure, run_engine_steps
 from engine.runtime.workcalendar import CalendarProvider, OfficeHours
-from engine.store import prepared, write_batch
+from engine.store import prepared, version_fence, write_batch
 from engine.store.db import Database
 from engine.store.models import (
     AuditEvent,
@@ -472,7 +472,7 @@ class Runner:
         session, instance = ctx.session, ctx.instance
         seen = instance.version
         details = dict(ctx.audit_details)
-        values: dict[str, Any] = {"version": seen + 1, "updated_at": ctx.now}
+        values: dict[str, Any] = {"updated_at": ctx.now}
         if ctx.loaded:
             workflow = ctx.workflow
             counter = ctx.counter
@@ -506,15 +506,17 @@ class Runner:
             if expected in ENDED and instance.ended_at is None:
                 values["ended_at"] = ctx.now
         if fenced:
-            write_batch.write(
+            version_fence.advance(
                 session,
-                *prepared.update_where(
-                    Instance.__table__, {"id": instance.id, "version": seen}, values
-                ),
+                Instance.__table__,
+                instance.id,
+                seen,
+                values,
                 fence=f"instance {instance.id} changed under {command_name}",
             )
             session.flush()
         else:
+            values["version"] = seen + 1
             for key, value in values.items():
                 setattr(instance, key, value)
             session.flush()

@@ -115,7 +115,8 @@ class Database:
         runner's version fence is the first write the transaction makes."""
         with self._command_sessions() as session, session.begin():
             yield session
-            write_batch.send(session)
+            session.flush()  # anything the unit of work holds goes before the last batch
+            write_batch.send(session, commit=True)
 
     def dispose(self) -> None:
         self.engine.dispose()

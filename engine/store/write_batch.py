@@ -34,9 +34,10 @@ from engine.store import pipelined_begin
 
 @dataclass
 class _Write:
-    statement: Executable
+    statement: Executable | str  # a str is SQL the driver runs as written (a server function)
     params: Any
-    fence: str | None
+    fence: str | None = None  # the write must change one row (checked after the round trip)
+    failure: tuple[str, str] | None = None  # (SQLSTATE, fence) the server raises instead
 
 
 @dataclass
@@ -47,14 +48,18 @@ class _Queue:
     writes: list[_Write] = field(default_factory=list)
     sending: bool = False
 
-    def send(self, connection: Connection) -> None:
+    def send(self, connection: Connection, commit: bool = False) -> None:
+        """Send the writes in one round trip; with `commit`, the COMMIT too, unless a write's
+        fence is a row count, which can only be checked after the round trip."""
         if not self.writes or self.sending:
             return
         writes, self.writes = self.writes, []
+        commit = commit and all(write.fence is None for write in writes)
         self.sending = True
         fenced: list[tuple[Any, str]] = []
         driver = connection.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
+        failed: Exception | None = None
         try:
             try:
                 begin = pipelined_begin.needs_begin(driver)
@@ -62,19 +67,51 @@ class _Queue:
                     if begin:  # the transaction's first statements (pipelined_begin)
                         driver.execute(pipelined_begin.BEGIN)
                     for write in writes:
-                        result = connection.execute(write.statement, write.params)
+                        try:
+                            if isinstance(write.statement, str):
+                                driver.execute(write.statement, write.params)
+                                continue
+                            result = connection.execute(write.statement, write.params)
+                        except (psycopg.Error, DBAPIError) as exc:
+                            # an earlier write's error, read while this one was sent: stop
+                            # here, so the pipeline ends without an exception in flight
+                            failed = exc
+                            break
                         if write.fence is not None:
                             # the row count arrives with the sync at the end of the block
                             fenced.append((result.context.cursor, write.fence))
+                    if commit and failed is None:
+                        driver.execute(COMMIT)
             except psycopg.Error as exc:
-                raise DBAPIError.instance(
-                    "(queued writes)", None, exc, psycopg.Error, connection_invalidated=False
-                ) from exc
+                failed = failed or exc
+            if failed is not None:
+                reason = _reason(failed, writes)
+                if reason is failed:
+                    raise failed
+                raise reason from failed
         finally:
             self.sending = False
         for cursor, message in fenced:
             if cursor.rowcount != 1:
                 raise VersionConflict(message)
+
+
+COMMIT = "COMMIT"
+
+
+def _reason(failed: Exception, writes: list[_Write]) -> Exception:
+    """The error a failed batch raises: `VersionConflict` for a fence the server checked, the
+    database's own error (wrapped as SQLAlchemy does) for anything else."""
+    orig = failed.orig if isinstance(failed, DBAPIError) else failed
+    state = getattr(orig, "sqlstate", None)
+    for write in writes:
+        if write.failure is not None and state == write.failure[0]:
+            return VersionConflict(write.failure[1])
+    if isinstance(failed, DBAPIError):
+        return failed
+    return DBAPIError.instance(
+        "(queued writes)", None, failed, psycopg.Error, connection_invalidated=False
+    )
 
 
 _SESSION_KEY = "govflow_write_queue"
@@ -133,11 +170,24 @@ def write(
         return
     queue = _queue_for(connection)
     session.info[_SESSION_KEY] = queue
-    queue.writes.append(_Write(statement, params, fence))
+    queue.writes.append(_Write(statement, params, fence=fence))
 
 
-def send(session: Session) -> None:
-    """Send what is queued for the session now (a command does this before it commits)."""
+def call(session: Session, sql: str, params: tuple[Any, ...], *, failure: tuple[str, str]) -> None:
+    """PostgreSQL: queue SQL the driver runs as written (a server function's call), sent with
+    the other writes. `failure` is (SQLSTATE, fence): that error from the server means the
+    call's fence failed, and the command gets `VersionConflict(fence)` when the queue is sent."""
+    connection = session.connection()
+    assert connection.dialect.name == "postgresql", "server calls are for PostgreSQL"
+    queue = _queue_for(connection)
+    session.info[_SESSION_KEY] = queue
+    queue.writes.append(_Write(sql, params, failure=failure))
+
+
+def send(session: Session, *, commit: bool = False) -> None:
+    """Send what is queued for the session now (a command does this before it commits). With
+    `commit`, the COMMIT goes in the same round trip when no queued fence needs a row count
+    checked first; the session's own commit then finds nothing left to do."""
     queue = session.info.get(_SESSION_KEY)
     if queue is not None and queue.writes:
-        queue.send(session.connection())
+        queue.send(session.connection(), commit)

@@ -16,18 +16,9 @@ from engine.app import Govflow
 from engine.config import Settings
 from engine.store.db import Database
 from engine.store.models import AuditEvent
-from tests import bpmn as b
 from tests.conftest import _is_pg
 from tests.support import GovflowHarness
-
-TWO_STEP = b.doc(
-    "two_step",
-    b.start(),
-    b.user("A", "受理", candidateGroups="center"),
-    b.user("B", "审核", candidateGroups="center"),
-    b.end(),
-    *b.chain("start", "A", "B", "end"),
-)
+from tests.test_faults import TWO_STEP  # the same two-step flow the fault tests use
 
 
 @pytest.fixture(autouse=True)

@@ -48,3 +48,23 @@ def test_a_connection_asked_for_autocommit_runs_outside_a_transaction(app):
         isolation_level="AUTOCOMMIT"
     ) as connection:
         connection.execute(text("VACUUM sequences"))  # refused inside a transaction block
+
+
+def test_a_transaction_may_start_with_a_streamed_read_or_several_statements(app):
+    """Server-side cursors and several statements in one string have no place in a pipeline:
+    those first statements get their BEGIN on its own, and still run in the transaction."""
+    if _is_pg():  # sqlite3 runs one statement per call
+        with pytest.raises(RuntimeError), app.database.session() as session:
+            connection = session.connection().execution_options(no_parameters=True)
+            connection.exec_driver_sql(
+                "INSERT INTO sequences (name, value) VALUES ('multi 1', 1); "
+                "INSERT INTO sequences (name, value) VALUES ('multi 2', 2)"
+            )
+            raise RuntimeError("failed")
+        assert not {"multi 1", "multi 2"} & _names(app)
+    with app.database.session() as session:
+        session.execute(insert(COUNTERS), {"name": "streamed", "value": 1})
+    with app.database.read_session() as session:
+        streamed = session.connection().execution_options(stream_results=True, max_row_buffer=2)
+        names = {row.name for row in streamed.execute(select(COUNTERS.c.name))}
+    assert "streamed" in names

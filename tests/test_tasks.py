@@ -295,7 +295,8 @@ def test_a_ready_task_that_already_has_a_closed_row_keeps_it_and_gets_no_queue_e
             services.script_engine.sandbox,
             clock.now(),
             services.tz,
-            read_rows={},
+            # the command read its case's rows: none open, its own task another one
+            read=projections.CaseTasks(set(), HumanTask(id="another task", state="completed")),
         )
     with app.database.read_session() as session:
         rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == case.id)).all()

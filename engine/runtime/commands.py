@@ -8,8 +8,8 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from engine.accounts import permissions
 from engine.accounts.directory import load_actor
@@ -31,18 +31,14 @@ _CASE_WITH_TASK = (
     .join(HumanTask, HumanTask.instance_id == Instance.id)
     .where(HumanTask.id == bindparam("task_id"))
 )
-# A command that moves the case on also brings the case's other open task rows, which its
-# projections compare with the tasks ready afterwards (projections.sync_human_tasks).
-_CASE_WITH_OPEN_TASKS = (
-    select(Instance, HumanTask)
-    .join(HumanTask, HumanTask.instance_id == Instance.id)
-    .where(
-        Instance.id
-        == select(HumanTask.instance_id)
-        .where(HumanTask.id == bindparam("task_id"))
-        .scalar_subquery(),
-        or_(HumanTask.state == "open", HumanTask.id == bindparam("task_id")),
-    )
+# A command that moves the case on also reads the ids of the case's open task rows (one
+# string, so the case row comes once however many tasks are open), which its projections
+# compare with the tasks ready afterwards (projections.sync_human_tasks).
+_OTHER = aliased(HumanTask)
+_CASE_WITH_TASK_AND_OPEN_IDS = _CASE_WITH_TASK.add_columns(
+    select(func.aggregate_strings(_OTHER.id, ","))
+    .where(_OTHER.instance_id == Instance.id, _OTHER.state == "open")
+    .scalar_subquery()
 )
 
 
@@ -108,16 +104,16 @@ class _TaskCommand:
     def read_instance(self, session: Session) -> Instance:
         # The task row comes in the same statement (one round trip, one snapshot: a claim
         # committed before it shows in both rows); `_task_row` then finds it in the session.
-        statement = _CASE_WITH_OPEN_TASKS if self.needs_workflow else _CASE_WITH_TASK
-        found = session.execute(statement, {"task_id": self.task_id}).all()
-        if not found:
+        statement = _CASE_WITH_TASK_AND_OPEN_IDS if self.needs_workflow else _CASE_WITH_TASK
+        found = session.execute(statement, {"task_id": self.task_id}).first()
+        if found is None:
             raise NotFound(f"no instance {self.instance_id_for(session)}")
-        # the session's identity map holds rows weakly: keep the task rows alive until used
-        rows = {row.id: row for _case, row in found}
-        session.info[_READ_TASK] = rows
+        # the session's identity map holds rows weakly: keep the task row alive until used
+        session.info[_READ_TASK] = found[1]
         if self.needs_workflow:
-            session.info[projections.CASE_TASK_ROWS] = rows
-        return found[0][0]
+            open_ids = set(found[2].split(",")) if found[2] else set()
+            session.info[projections.CASE_TASKS] = projections.CaseTasks(open_ids, found[1])
+        return found[0]
 
     def _start(self, ctx: CommandContext) -> HumanTask:
         # Read with the instance row (read_instance), so no claim can fall between the two:

@@ -284,9 +284,25 @@ _CASE_TASK_ROWS = select(HumanTask).where(
     or_(HumanTask.state == "open", HumanTask.id.in_(bindparam("ready", expanding=True))),
 )
 
-# session.info key: the case's open task rows (and the commanded task's row), read with the
-# case by a task command (commands._CASE_WITH_OPEN_TASKS), so sync_human_tasks need not.
-CASE_TASK_ROWS = "govflow_case_task_rows"
+# session.info key: the CaseTasks a task command read with the case (commands.read_instance),
+# so that sync_human_tasks need not read them again.
+CASE_TASKS = "govflow_case_tasks"
+
+
+@dataclass
+class CaseTasks:
+    """What a task command read of its case's task rows: the ids of the open ones, and the row
+    of the task it works on (whose state the command may change)."""
+
+    open_ids: set[str]
+    commanded: HumanTask
+
+    def known(self) -> set[str]:
+        return self.open_ids | {self.commanded.id}
+
+    def still_open(self) -> set[str]:
+        closed = self.commanded.state != "open"
+        return self.open_ids - {self.commanded.id} if closed else self.known()
 
 
 @cache
@@ -327,40 +343,45 @@ def sync_human_tasks(
     tz: ZoneInfo,
     *,
     new_case: bool = False,
-    read_rows: dict[str, HumanTask] | None = None,
+    read: CaseTasks | None = None,
 ) -> list[tuple[Task, str]]:
     """Open rows for new ready user tasks, close rows whose task went away.
 
     Returns (task, problem) for assignment attributes that could not be evaluated.
-    A case this command started (`new_case`) has no rows yet, so none are read. `read_rows`
-    are the case's open rows when the command read them with the case; a ready task may also
-    have a closed row, which the inserts below keep as it is.
+    A case this command started (`new_case`) has no rows yet, so none are read. `read` is what
+    the command read of the case's rows with the case. A ready task not among them may still
+    have a closed row (one retried after an incident keeps its id; that goes through a command
+    that does not read them first); the inserts below keep such a row as it is.
     """
     problems: list[tuple[Task, str]] = []
     ready = {str(t.id): t for t in ready_human_tasks(workflow)}
-    rows: list[HumanTask]
+    rows: dict[str, HumanTask] = {}
     if new_case:
-        rows = []
-    elif read_rows is not None:
-        rows = list(read_rows.values())
+        known: set[str] = set()
+        open_ids: set[str] = set()
+    elif read is not None:
+        known, open_ids = read.known(), read.still_open()
     else:
         # One query for the open rows and any row a ready task already has.
-        rows = list(
-            session.scalars(_CASE_TASK_ROWS, {"instance_id": instance.id, "ready": sorted(ready)})
-        )
-    known = {row.id for row in rows}
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                _CASE_TASK_ROWS, {"instance_id": instance.id, "ready": sorted(ready)}
+            )
+        }
+        known = set(rows)
+        open_ids = {row.id for row in rows.values() if row.state == "open"}
     new_rows: list[dict[str, Any]] = []
     new_candidates: list[dict[str, Any]] = []
-    for row in rows:
-        if row.state != "open" or row.id in ready:
-            continue
-        closed = {"state": "cancelled", "completed_at": now}
+    closed = {"state": "cancelled", "completed_at": now}
+    for task_id in sorted(open_ids - set(ready)):
         write_batch.write(
-            session, *prepared.update_where(HumanTask.__table__, {"id": row.id}, closed)
+            session, *prepared.update_where(HumanTask.__table__, {"id": task_id}, closed)
         )
-        write_batch.write(session, DELETE_CANDIDATES, {"task_id": row.id})
-        for name, value in closed.items():  # as written, without a second write by a flush
-            set_committed_value(row, name, value)
+        write_batch.write(session, DELETE_CANDIDATES, {"task_id": task_id})
+        if task_id in rows:  # the row read above, as written, without a flush writing it again
+            for name, value in closed.items():
+                set_committed_value(rows[task_id], name, value)
     for task_id, task in ready.items():
         if task_id in known:
             continue

@@ -533,7 +533,7 @@ class Runner:
                 ctx.now,
                 self.services.tz,
                 new_case=not fenced,  # only a start runs unfenced: its case is new
-                read_rows=session.info.pop(projections.CASE_TASK_ROWS, None),
+                read=session.info.pop(projections.CASE_TASKS, None),
             )
             for task, problem in problems:
                 ctx.add_incident("assignment", problem, str(task.id), projections.element_id(task))

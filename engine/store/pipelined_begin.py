@@ -46,6 +46,9 @@ def _wants_transaction(cursor: Any, context: Any) -> bool:
 def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
     if not _wants_transaction(cursor, context):
         return False
+    if isinstance(cursor, psycopg.ServerCursor):  # pipeline mode has no server-side cursors
+        cursor.connection.execute(BEGIN)
+        return False
     with cursor.connection.pipeline():
         cursor.connection.execute(BEGIN)
         cursor.execute(statement, parameters)
@@ -53,12 +56,11 @@ def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool
 
 
 def _execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
-    if not _wants_transaction(cursor, context):
-        return False
-    with cursor.connection.pipeline():
+    # SQL without parameters may hold several statements, which only the simple query
+    # protocol runs, never a pipeline: BEGIN goes first on its own
+    if _wants_transaction(cursor, context):
         cursor.connection.execute(BEGIN)
-        cursor.execute(statement)
-    return True
+    return False
 
 
 def _executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:

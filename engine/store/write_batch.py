@@ -81,11 +81,14 @@ class _Queue:
                             # the row count arrives with the sync at the end of the block
                             fenced.append((result.context.cursor, write.fence))
                     if commit and failed is None:
-                        driver.execute(COMMIT)
+                        try:
+                            driver.execute(COMMIT)
+                        except psycopg.Error as exc:  # as above: an earlier write's error
+                            failed = exc
             except psycopg.Error as exc:
                 failed = failed or exc
             if failed is not None:
-                reason = _reason(failed, writes)
+                reason = _reason(failed, writes, connection, retryable=not commit)
                 if reason is failed:
                     raise failed
                 raise reason from failed
@@ -99,9 +102,13 @@ class _Queue:
 COMMIT = "COMMIT"
 
 
-def _reason(failed: Exception, writes: list[_Write]) -> Exception:
+def _reason(
+    failed: Exception, writes: list[_Write], connection: Connection, *, retryable: bool
+) -> Exception:
     """The error a failed batch raises: `VersionConflict` for a fence the server checked, the
-    database's own error (wrapped as SQLAlchemy does) for anything else."""
+    database's own error (wrapped as SQLAlchemy does) for anything else. A lost connection is
+    marked invalidated, which lets the runner run the command again, only when the batch held
+    no COMMIT: after one, whether it committed is unknown."""
     orig = failed.orig if isinstance(failed, DBAPIError) else failed
     state = getattr(orig, "sqlstate", None)
     for write in writes:
@@ -109,8 +116,9 @@ def _reason(failed: Exception, writes: list[_Write]) -> Exception:
             return VersionConflict(write.failure[1])
     if isinstance(failed, DBAPIError):
         return failed
+    lost = connection.dialect.is_disconnect(failed, connection.connection, None)
     return DBAPIError.instance(
-        "(queued writes)", None, failed, psycopg.Error, connection_invalidated=False
+        "(queued writes)", None, failed, psycopg.Error, connection_invalidated=retryable and lost
     )
 
 

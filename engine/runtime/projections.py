@@ -308,7 +308,7 @@ class CaseTasks:
 @cache
 def _insert_tasks(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (id) DO NOTHING: a row a ready task already has is kept as it
-    is (a task retried after an incident, or reset, keeps its id and its closed row)."""
+    is (a task retried after an incident keeps its id and its closed row)."""
     statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
         HumanTask.__table__
     )

@@ -32,16 +32,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for the URL; `postgresql://` is taken to mean the psycopg 3 driver."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    # liveness is checked after idling only (pool_liveness), not by a pre-ping every checkout
+    ping_after_idle_s = kwargs.pop("ping_after_idle_s", pool_liveness.PING_AFTER_IDLE_S)
     if url.startswith("sqlite"):
-        kwargs.pop("ping_after_idle_s", None)
         _prepare_sqlite_path(url)
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
         )
         _configure_sqlite(engine)
         return engine
-    # liveness is checked after idling only (pool_liveness), not by a pre-ping every checkout
-    ping_after_idle_s = kwargs.pop("ping_after_idle_s", pool_liveness.PING_AFTER_IDLE_S)
     # a command may open a second (read) session while it holds its write session, so the
     # pool must hold two connections per request thread (see engine.api.app) plus workers'
     kwargs.setdefault("pool_size", 20)

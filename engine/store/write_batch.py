@@ -10,7 +10,9 @@ in the order it was issued; only the waiting is shared.
 
 A queued write may carry a fence: it must change exactly one row, or the command gets a
 `VersionConflict` at the next send (and is retried by the runner on fresh state), before any
-later statement runs and before the commit.
+later statement runs and before the commit. A queued server call (`call`) may instead fail in
+the server, which aborts the transaction by itself; a batch holding only such fences can carry
+the command's COMMIT too (`send(session, commit=True)`).
 
 On SQLite there is no network: a write runs at once and its fence is checked at once.
 """
@@ -156,12 +158,13 @@ def _committing(connection: Connection) -> None:
         )
 
 
-def _queue_for(connection: Connection) -> _Queue:
+def _enqueue(session: Session, connection: Connection, write: _Write) -> None:
     queue = _queues.get(connection)
     if queue is None:
         queue = _Queue()
         _queues[connection] = queue
-    return queue
+    session.info[_SESSION_KEY] = queue
+    queue.writes.append(write)
 
 
 def write(
@@ -176,9 +179,7 @@ def write(
         if fence is not None and result.rowcount != 1:
             raise VersionConflict(fence)
         return
-    queue = _queue_for(connection)
-    session.info[_SESSION_KEY] = queue
-    queue.writes.append(_Write(statement, params, fence=fence))
+    _enqueue(session, connection, _Write(statement, params, fence=fence))
 
 
 def call(session: Session, sql: str, params: tuple[Any, ...], *, failure: tuple[str, str]) -> None:
@@ -187,9 +188,7 @@ def call(session: Session, sql: str, params: tuple[Any, ...], *, failure: tuple[
     call's fence failed, and the command gets `VersionConflict(fence)` when the queue is sent."""
     connection = session.connection()
     assert connection.dialect.name == "postgresql", "server calls are for PostgreSQL"
-    queue = _queue_for(connection)
-    session.info[_SESSION_KEY] = queue
-    queue.writes.append(_Write(sql, params, failure=failure))
+    _enqueue(session, connection, _Write(sql, params, failure=failure))
 
 
 def send(session: Session, *, commit: bool = False) -> None:

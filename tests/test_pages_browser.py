@@ -232,6 +232,36 @@ def test_a_clerk_claims_a_task_fixes_an_invalid_form_and_completes_it(
         assert stored is not None and stored.content == b"%PDF-1.4 demo"
 
 
+def test_a_clerk_presses_next_and_gets_the_soonest_due_task_then_an_empty_queue(
+    gf, app, browser, site, page
+):
+    api = ApiHarness(app)
+    api.user("amr_zhou", ["clerk"], ["amr"])
+    gf.deploy(SHOP, "shop.bpmn", forms={"shop_form": FORM})
+    moment = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
+    with clock.use_clock(clock.FrozenClock(moment)):
+        gf.start("shop_opening", business_key="CY-EARLY")  # due first
+    with clock.use_clock(clock.FrozenClock(moment + timedelta(hours=3))):
+        gf.start("shop_opening", business_key="CY-LATER")
+
+    login(page, site, "amr_zhou")
+    for expected in ("CY-EARLY", "CY-LATER"):
+        page.goto(f"{site}/worklist")
+        page.get_by_role("button", name="签收下一件").click()
+        page.wait_for_load_state()
+        assert "/tasks/" in page.url
+        assert "已签收下一件" in page.locator(".flash").inner_text()
+        assert expected in page.locator("main").inner_text()
+    page.goto(f"{site}/worklist")
+    page.get_by_role("button", name="签收下一件").click()
+    page.wait_for_load_state()
+    assert page.url.split("?")[0].endswith("/worklist")
+    assert "本部门暂无待签收事项" in page.locator(".flash").inner_text()
+    shot(page, "clerk-next-empty")
+    mine = {t.business_key for t in gf.worklist(gf.app.actor("amr_zhou"), "mine")}
+    assert mine == {"CY-EARLY", "CY-LATER"}
+
+
 def test_ops_sees_an_incident_and_retries_it(gf, app, browser, site, page):
     from tests.job_handlers import OUTAGES
 

@@ -144,6 +144,31 @@ class ClaimTask(_TaskCommand):
 
 
 @dataclass
+class ClaimNextTask(ClaimTask):
+    """Take the next unclaimed task from the caller's queues, soonest due first, as a counter
+    clerk presses "next" (叫号) instead of picking from the list and racing colleagues for it.
+
+    The pick and the claim are one transaction: on PostgreSQL the picked row stays locked
+    until the claim commits and colleagues' picks skip it; elsewhere a colleague who claimed
+    it first moves the case's version on, and the retry picks again."""
+
+    task_id: str = ""
+    ranges: tuple[tuple[str, str], ...] = ()
+
+    def read_instance(self, session: Session) -> Instance:
+        statement, params = queries.next_unclaimed_task(list(self.ranges))
+        found = session.execute(statement, params).first()
+        if found is None:
+            departments = ", ".join(v for kind, v in self.ranges if kind == "group") or "none"
+            raise NotFound(
+                f"no unclaimed task is waiting in your queue (departments: {departments})"
+            )
+        self.task_id = found[1].id
+        session.info[_READ_TASK] = found[1]
+        return found[0]
+
+
+@dataclass
 class UnclaimTask(_TaskCommand):
     name = "unclaim"
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, union_all
+from sqlalchemy import and_, bindparam, exists, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
@@ -118,6 +119,91 @@ def _queue_heads(
     return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
+def queue_ranges(actor: Actor, group: str | None = None) -> list[tuple[str, str]]:
+    """The candidate entries (kind, value) that make up an actor's queue: each of their
+    departments and their own name, or one department when `group` names it (their own, or
+    any for ops and admin)."""
+    groups = set(actor.departments)
+    if group is not None:
+        if group not in groups and not actor.has_role("ops", "admin"):
+            raise Forbidden(f"{actor.username} is not in department {group!r}")
+        return [("group", group)]
+    return [*(("group", g) for g in sorted(groups)), ("user", actor.username)]
+
+
+# How far down each queue the pick of the next task looks. Rows another clerk's pick holds
+# are skipped, so this many clerks may press "next" on one queue at the same moment.
+NEXT_TASK_LOOKAHEAD = 32
+
+
+def next_unclaimed_task(ranges: list[tuple[str, str]]) -> tuple[Any, dict[str, str]]:
+    """The statement and parameters that read the case and task row of the first unclaimed
+    task of the ranges, in worklist order (soonest due first, then priority), skipping tasks
+    of suspended or ended cases.
+
+    On PostgreSQL the task row is locked (FOR NO KEY UPDATE SKIP LOCKED) until the claim
+    commits, so clerks asking at the same moment get different tasks instead of conflicting
+    on one; SQLite has no row locks, and the version fence turns the same race into a retry
+    that picks again."""
+    params: dict[str, str] = {}
+    for index, (kind, value) in enumerate(ranges):
+        params[f"kind_{index}"] = kind
+        params[f"value_{index}"] = value
+    return _next_unclaimed_statement(len(ranges)), params
+
+
+@functools.cache
+def _next_unclaimed_statement(range_count: int) -> Any:
+    """One statement per number of ranges, with the ranges as parameters: building it costs
+    more than running it, and the same SQL text lets the driver prepare it once."""
+    live = and_(
+        HumanTask.state == "open",
+        HumanTask.assignee.is_(None),
+        Instance.status.not_in(("suspended", "completed", "cancelled")),
+    )
+    parts = []
+    for index in range(range_count):
+        head = (
+            select(TaskCandidate.task_id)
+            .join(HumanTask, HumanTask.id == TaskCandidate.task_id)
+            .join(Instance, Instance.id == HumanTask.instance_id)
+            .where(
+                TaskCandidate.kind == bindparam(f"kind_{index}"),
+                TaskCandidate.value == bindparam(f"value_{index}"),
+                live,
+            )
+            .order_by(
+                TaskCandidate.due_at.asc().nulls_last(),
+                TaskCandidate.priority.desc(),
+                TaskCandidate.created_at,
+            )
+            .limit(NEXT_TASK_LOOKAHEAD)
+            .subquery()
+        )
+        parts.append(select(head.c.task_id))
+    # The heads come first (each an index walk that stops early), then their rows by key: a
+    # plan that starts from the tasks would walk every unclaimed task of every department.
+    # MATERIALIZED keeps the planner (PostgreSQL 12+, SQLite 3.35+) from merging the two.
+    heads = (
+        (union_all(*parts) if len(parts) > 1 else parts[0]).cte("heads").prefix_with("MATERIALIZED")
+    )
+    return (
+        select(Instance, HumanTask)
+        .select_from(heads)
+        .join(HumanTask, HumanTask.id == heads.c.task_id)
+        .join(Instance, Instance.id == HumanTask.instance_id)
+        .where(live)
+        .order_by(
+            HumanTask.due_at.asc().nulls_last(),
+            HumanTask.priority.desc(),
+            HumanTask.created_at,
+            HumanTask.id,
+        )
+        .limit(1)
+        .with_for_update(of=HumanTask, skip_locked=True, key_share=True)
+    )
+
+
 def list_tasks(
     session: Session,
     actor: Actor,
@@ -142,14 +228,7 @@ def list_tasks(
     if scope == "mine":
         query = query.where(HumanTask.assignee == actor.username)
     elif scope == "group":
-        groups = set(actor.departments)
-        if group is not None:
-            if group not in groups and not actor.has_role("ops", "admin"):
-                raise Forbidden(f"{actor.username} is not in department {group!r}")
-            groups = {group}
-        ranges = [("group", g) for g in sorted(groups)]
-        if group is None:
-            ranges.append(("user", actor.username))
+        ranges = queue_ranges(actor, group)
         if state == "open" and not q:
             # Candidate rows exist only for open tasks and carry the sort keys.
             heads = _queue_heads(ranges, limit, overdue, due_soon_until)

@@ -58,6 +58,22 @@ def worklist(request: Request, view: str = "queue", q: str = "") -> HTMLResponse
     )
 
 
+@router.post("/worklist/next")
+async def claim_next(request: Request) -> Response:
+    """The "next" button (叫号): claim the soonest due unclaimed task and open it."""
+    actor = page_actor(request)
+    await checked_form(request)
+    govflow = govflow_of(request)
+    command = commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(actor)))
+    try:
+        row = govflow.runner.execute(command, actor)
+    except NotFound:
+        return back("/worklist", "本部门暂无待签收事项")
+    except GovflowError as exc:
+        return error_page(request, actor, exc)
+    return back(f"/tasks/{row.id}", "已签收下一件")
+
+
 @router.post("/tasks/{task_id}/{action}")
 async def task_action(request: Request, task_id: str, action: str) -> Response:
     actor = page_actor(request)

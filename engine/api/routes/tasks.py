@@ -68,6 +68,20 @@ def list_tasks(
     return Response(_TASK_LIST.dump_json(tasks), media_type="application/json")
 
 
+@router.post("/claim-next", response_model=TaskOut, responses=errors(401, 403, 404))
+def claim_next(
+    actor: ActorDep,
+    govflow: GovflowDep,
+    group: Annotated[
+        str | None, Query(max_length=64, description="take from this department's queue only")
+    ] = None,
+) -> TaskOut:
+    """Claim the next unclaimed task of my queues, soonest due first (叫号): clerks pressing it
+    at the same moment get different tasks. 404 when nothing is waiting."""
+    ranges = tuple(queries.queue_ranges(actor, group))
+    return _run(govflow, actor, commands.ClaimNextTask(ranges=ranges))
+
+
 @router.get("/{task_id}", response_model=TaskDetailOut, responses=errors(401, 403, 404))
 def get_task(
     actor: ActorDep,

@@ -1,0 +1,148 @@
+"""Claiming the next task of one's queue (叫号): the worklist's order, the clerk's own
+departments only, a clear 404 when nothing waits, and colleagues pressing "next" at the same
+moment each getting a different task."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from engine.errors import NotFound
+from engine.runtime import clock, commands, queries
+from engine.store.models import HumanTask
+from tests import bpmn as b
+from tests.api_support import ApiHarness
+from tests.conftest import _is_pg
+
+QUEUED = b.doc(
+    "queued",
+    b.start(),
+    b.user(
+        "work",
+        "办理",
+        candidateGroups="${dept}",
+        candidateUsers="${person}",
+        dueDate="${now() + timedelta(days=days) if days is not None else None}",
+        priority="${prio}",
+    ),
+    b.end(),
+    *b.chain("start", "work", "end"),
+)
+
+
+def test_next_claims_in_worklist_order_and_says_404_when_the_queue_is_empty(gf, app):
+    api = ApiHarness(app)
+    api.user("zhao", ["clerk"], ["amr", "tax"])
+    api.user("ops1", ["ops"])
+    gf.deploy(QUEUED)
+    cases = {}
+    with clock.use_clock(clock.FrozenClock(datetime(2026, 9, 1, 1, 0, tzinfo=UTC))):
+        for name, dept, person, days, prio in [
+            ("amr_3d", "amr", "", 3, 50),
+            ("tax_1d", "tax", "", 1, 50),
+            ("amr_none", "amr", "", None, 90),
+            ("center_1d", "center", "", 1, 50),  # not zhao's department
+            ("mine_2d", "center", "zhao", 2, 50),  # zhao is a candidate user
+            ("amr_1d_urgent", "amr", "", 1, 80),
+            ("amr_1d_taken", "amr", "", 1, 99),  # claimed by a colleague first
+            ("amr_2d_suspended", "amr", "", 2, 50),  # its case is suspended
+        ]:
+            cases[name] = gf.start("queued", dept=dept, person=person, days=days, prio=prio).id
+    by_task = {gf.task(i, "work").id: n for n, i in cases.items()}
+    gf.claim(gf.task(cases["amr_1d_taken"], "work").id, gf.clerk("qian", "amr"))
+    suspended = api.post(f"/api/instances/{cases['amr_2d_suspended']}/suspend", "ops1", json={})
+    assert suspended.status_code == 200, suspended.text
+
+    only_tax = api.post("/api/tasks/claim-next?group=tax", "zhao")
+    assert only_tax.status_code == 200, only_tax.text
+    assert by_task[only_tax.json()["id"]] == "tax_1d"
+    assert only_tax.json()["assignee"] == "zhao"
+    assert api.post("/api/tasks/claim-next?group=tax", "zhao").status_code == 404
+    other = api.post("/api/tasks/claim-next?group=center", "zhao")
+    assert (other.status_code, other.json()["error"]) == (403, "forbidden")
+
+    claimed = []
+    while (taken := api.post("/api/tasks/claim-next", "zhao")).status_code == 200:
+        claimed.append(by_task[taken.json()["id"]])
+    assert claimed == ["amr_1d_urgent", "mine_2d", "amr_3d", "amr_none"]
+    assert taken.status_code == 404
+    assert taken.json()["error"] == "not_found"
+    assert "no unclaimed task is waiting" in taken.json()["message"]
+    assert "amr, tax" in taken.json()["message"]
+    mine = {by_task[t["id"]] for t in api.get("/api/tasks?scope=mine", "zhao").json()}
+    assert mine == {"tax_1d", *claimed}
+    history = [h["command"] for h in gf.detail(cases["amr_3d"])["history"]]
+    assert history[-1] == "claim"  # audited as the claim it is
+
+
+CLERKS = 6
+TASKS = 60
+
+
+def test_clerks_pressing_next_at_once_each_get_a_different_task(gf, app):
+    gf.deploy(QUEUED)
+    clerks = [gf.clerk(f"amr_{i}", "amr") for i in range(CLERKS)]
+    for _ in range(TASKS):
+        gf.start("queued", dept="amr", person="", days=1, prio=50)
+    got: dict[str, list[str]] = {c.username: [] for c in clerks}
+    unexpected: list[BaseException] = []
+    barrier = threading.Barrier(CLERKS)
+
+    def work(clerk) -> None:
+        barrier.wait()
+        command = commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(clerk)))
+        while True:
+            try:
+                row = app.runner.execute(command, clerk)
+            except NotFound:
+                return
+            except BaseException as exc:  # collected and reported below
+                unexpected.append(exc)
+                return
+            got[clerk.username].append(row.id)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clerks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert unexpected == []
+    every = [task for tasks in got.values() for task in tasks]
+    assert len(every) == TASKS and len(set(every)) == TASKS
+    with app.database.read_session() as session:
+        for name, tasks in got.items():
+            for task in tasks:
+                row = session.get(HumanTask, task)
+                assert row is not None and row.assignee == name
+
+
+@pytest.mark.parametrize("kind", ["group", "user"])
+def test_a_task_of_a_case_that_ended_is_never_handed_out(gf, app, kind):
+    gf.deploy(QUEUED)
+    clerk = gf.clerk("sun", "amr")
+    dept, person = ("amr", "") if kind == "group" else ("center", "sun")
+    case = gf.start("queued", dept=dept, person=person, days=1, prio=50).id
+    ops = gf.user("ops2", ["ops"], [])
+    app.runner.execute(commands.CancelInstance(case, "withdrawn"), ops)
+    with pytest.raises(NotFound):
+        app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(clerk))), clerk)
+
+
+def test_on_postgresql_a_task_being_picked_is_skipped_not_waited_for(gf, app):
+    """While one clerk's pick holds the head of the queue, a colleague's "next" gets the
+    second task at once: neither waits on the other's lock nor claims the same task."""
+    if not _is_pg():
+        pytest.skip("SQLite takes the write lock for the whole transaction (BEGIN IMMEDIATE)")
+    gf.deploy(QUEUED)
+    first = gf.start("queued", dept="amr", person="", days=1, prio=90).id
+    second = gf.start("queued", dept="amr", person="", days=1, prio=50).id
+    zhou, wu = gf.clerk("zhou", "amr"), gf.clerk("wu", "amr")
+    pick, params = queries.next_unclaimed_task(queries.queue_ranges(zhou))
+    with app.database.write_session() as holding:
+        held = holding.execute(pick, params).first()
+        assert held is not None and held[0].id == first
+        row = app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(wu))), wu)
+        assert (row.instance_id, row.assignee) == (second, "wu")
+        holding.rollback()

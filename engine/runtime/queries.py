@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, or_, select, union_all
+from sqlalchemy import and_, bindparam, exists, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
@@ -152,14 +152,19 @@ def next_unclaimed_task(ranges: list[tuple[str, str]]) -> tuple[Any, dict[str, s
     return _next_unclaimed_statement(len(ranges)), params
 
 
+_NOT_HANDED_OUT = ("suspended", "completed", "cancelled")
+
+
 @functools.cache
 def _next_unclaimed_statement(range_count: int) -> Any:
     """One statement per number of ranges, with the ranges as parameters: building it costs
     more than running it, and the same SQL text lets the driver prepare it once."""
+    # the statuses are written into the SQL: an expanding IN list is rendered anew on every
+    # execution
     live = and_(
         HumanTask.state == "open",
         HumanTask.assignee.is_(None),
-        Instance.status.not_in(("suspended", "completed", "cancelled")),
+        Instance.status.not_in([literal_column(f"'{s}'") for s in _NOT_HANDED_OUT]),
     )
     parts = []
     for index in range(range_count):

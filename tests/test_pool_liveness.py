@@ -1,6 +1,7 @@
 """Pooled PostgreSQL connections that died (engine/store/pool_liveness.py): one that died while
 idle is replaced before a command uses it; one that died a moment after its last use fails its
-first statement, and the command runs again on a fresh connection, once."""
+first statement, and the command runs again on a fresh connection, once; a read that meets a
+dead connection answers 503 so that the client sends it again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from engine.app import Govflow
 from engine.config import Settings
 from engine.store.db import Database
 from engine.store.models import AuditEvent
+from tests.api_support import ApiHarness
 from tests.conftest import _is_pg
 from tests.support import GovflowHarness
 from tests.test_faults import TWO_STEP  # the same two-step flow the fault tests use
@@ -100,3 +102,24 @@ def test_a_connection_that_died_just_after_use_costs_the_command_one_more_try_no
     gf.complete(task, clerk)
     assert _completions(gf, case) == 1
     assert gf.task(case, "B").state == "open"
+
+
+def test_a_read_on_a_connection_lost_a_moment_ago_answers_503_and_the_next_one_works(
+    settings, tmp_path, harnesses
+):
+    """A read is not run again by the server; the client is told to send it again (503 with
+    Retry-After), and the pool has dropped its dead connections by then."""
+    gf = _harness(settings, tmp_path, ping_after_idle_s=3600)  # never pinged in this test
+    harnesses.append(gf)
+    api = ApiHarness(gf.app)
+    api.user("zhang", ["clerk"], ["center"])
+    case, task = _ready_case(gf)
+    assert [t["id"] for t in api.get("/api/tasks", "zhang").json()] == [task]
+    assert _kill_pooled_connections(settings) >= 1
+    lost = api.get("/api/tasks", "zhang")
+    assert lost.status_code == 503, lost.text
+    assert lost.headers["Retry-After"] == "1"
+    assert lost.json()["error"] == "unavailable"
+    assert "send the request again" in lost.json()["message"]
+    again = api.get("/api/tasks", "zhang")
+    assert again.status_code == 200 and [t["id"] for t in again.json()] == [task]

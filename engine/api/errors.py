@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import GovflowError, TooManyAttempts, Unauthorized
@@ -77,6 +77,25 @@ async def data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost database connection (a restart, a failover) is the server's trouble and passes:
+    503 with Retry-After tells the client to send the request again. Commands were already
+    run again by the runner; a read is not, as the code around it may have acted on a row."""
+    assert isinstance(exc, DBAPIError)
+    if not exc.connection_invalidated:
+        return await unexpected_error(request, exc)
+    log.warning("database connection lost on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        _body(
+            "unavailable",
+            "the connection to the database was lost (it may be restarting); send the request "
+            "again in a moment: a claim or completion that went through is refused with 409",
+        ),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -89,4 +108,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DataError, data_error)
+    app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -113,7 +113,7 @@ def test_a_read_on_a_connection_lost_a_moment_ago_answers_503_and_the_next_one_w
     harnesses.append(gf)
     api = ApiHarness(gf.app)
     api.user("zhang", ["clerk"], ["center"])
-    case, task = _ready_case(gf)
+    _case, task = _ready_case(gf)
     assert [t["id"] for t in api.get("/api/tasks", "zhang").json()] == [task]
     assert _kill_pooled_connections(settings) >= 1
     lost = api.get("/api/tasks", "zhang")

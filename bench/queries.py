@@ -1,8 +1,9 @@
 """Issue 12d: the read queries at scale on PostgreSQL. 1M instances and 3M human-task rows
 (plus the incidents, jobs, timers and subscriptions a live centre has), generated with bulk
 SQL into the `bench` database after the project's migrations created the schema; then the
-engine's own query functions are timed: a department's worklist, the stuck detector and the
-business-key searches. Goals: worklist p95 < 20 ms, stuck query p95 < 100 ms.
+engine's own query functions are timed: a department's worklist, the pick of its next task
+(claim-next), the stuck detector and the business-key searches. Goals: worklist p95 < 20 ms,
+stuck query p95 < 100 ms.
 
     .venv/bin/python -m bench.queries [--instances 1000000] [--runs 100] [--reuse] [--explain]
         [--only stuck]
@@ -216,7 +217,7 @@ def explain(app: Any, name: str, call: Callable[[Any], Any]) -> None:
         cursor = raw.cursor()
         cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_S * 1000}")
         for statement, parameters in seen:
-            if not statement.lstrip().upper().startswith("SELECT"):
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
                 continue
             print(" ".join(statement.split())[:160])
             try:
@@ -281,7 +282,12 @@ def main() -> None:
     from engine.accounts.actor import Actor
     from engine.ops.stuck import REASONS, Thresholds, detect
     from engine.runtime import clock
-    from engine.runtime.queries import list_instances, list_tasks
+    from engine.runtime.queries import (
+        list_instances,
+        list_tasks,
+        next_unclaimed_task,
+        queue_ranges,
+    )
 
     if args.reuse:
         app = make_app(f"{PG_SERVER}/{DATABASE}")
@@ -316,6 +322,11 @@ def main() -> None:
             f"worklist, median department {typical} ({typical_open} open tasks)",
             lambda s, _r: list_tasks(s, clerk_typical, "group"),
             0.020,
+        ),
+        (
+            f"next task pick (POST /api/tasks/claim-next), largest department {biggest}",
+            lambda s, _r: s.execute(*next_unclaimed_task(queue_ranges(clerk))).first(),
+            None,
         ),
         (
             "stuck detector, all reasons (limit 500)",
@@ -383,6 +394,11 @@ def main() -> None:
         explain(app, "stuck", lambda s: detect(s, clock.now(), calendar, thresholds))
     elif args.explain:
         explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
+        explain(
+            app,
+            "next task pick",
+            lambda s: s.execute(*next_unclaimed_task(queue_ranges(clerk))).first(),
+        )
         explain(app, "stuck", lambda s: detect(s, clock.now(), calendar, thresholds))
         explain(
             app, "business key as clerk", lambda s: list_instances(s, clerk, business_key=keys[0])

@@ -62,6 +62,9 @@ def test_next_claims_in_worklist_order_and_says_404_when_the_queue_is_empty(gf, 
     assert api.post("/api/tasks/claim-next?group=tax", "zhao").status_code == 404
     other = api.post("/api/tasks/claim-next?group=center", "zhao")
     assert (other.status_code, other.json()["error"]) == (403, "forbidden")
+    not_theirs = api.post("/api/tasks/claim-next?group=amr", "ops1")  # ops sees, does not work
+    assert (not_theirs.status_code, not_theirs.json()["error"]) == (403, "forbidden")
+    assert "not in department 'amr'" in not_theirs.json()["message"]
 
     claimed = []
     while (taken := api.post("/api/tasks/claim-next", "zhao")).status_code == 200:

@@ -20,6 +20,7 @@ from engine.api.schemas import (
     TaskOut,
 )
 from engine.app import Govflow
+from engine.errors import Forbidden
 from engine.runtime import clock, commands, comments, queries
 from engine.runtime.forms import form_name
 from engine.store.models import Instance, TaskComment
@@ -78,6 +79,9 @@ def claim_next(
 ) -> Response:
     """Claim the next unclaimed task of my queues, soonest due first (叫号): clerks pressing it
     at the same moment get different tasks. 404 when nothing is waiting."""
+    if group is not None and group not in actor.departments:
+        # ops may look at any queue, but only a department's own people may work its tasks
+        raise Forbidden(f"{actor.username} is not in department {group!r}")
     ranges = tuple(queries.queue_ranges(actor, group))
     return _run(govflow, actor, commands.ClaimNextTask(ranges=ranges))
 

@@ -190,14 +190,7 @@ def work_next(
     claimed = http.post("/api/tasks/claim-next")
     measured = began >= measure_from
     if claimed.status_code == 404:
-        began = time.monotonic()
-        started = http.post(
-            "/api/instances", json={"definition_key": REFERENCE_KEY, "variables": START_VARIABLES}
-        )
-        if measured:
-            figures.starts.append(time.monotonic() - began)
-        if started.status_code != 201:
-            figures.errors.append(f"start {started.status_code}: {started.text[:200]}")
+        start_case(http, measured, figures)
         return
     if measured:
         figures.claims.append(time.monotonic() - began)
@@ -205,6 +198,17 @@ def work_next(
         figures.errors.append(f"claim-next {claimed.status_code}: {claimed.text[:200]}")
         return
     complete(http, claimed.json()["id"], measure_from, figures)
+
+
+def start_case(http: httpx2.Client, measured: bool, figures: Figures) -> None:
+    began = time.monotonic()
+    started = http.post(
+        "/api/instances", json={"definition_key": REFERENCE_KEY, "variables": START_VARIABLES}
+    )
+    if measured:
+        figures.starts.append(time.monotonic() - began)
+    if started.status_code != 201:
+        figures.errors.append(f"start {started.status_code}: {started.text[:200]}")
 
 
 def complete(http: httpx2.Client, task_id: str, measure_from: float, figures: Figures) -> None:
@@ -231,14 +235,7 @@ def work_browse(
     response.raise_for_status()
     queue = [t for t in response.json() if t["assignee"] is None]
     if len(queue) < 2 * clients:
-        began = time.monotonic()
-        started = http.post(
-            "/api/instances", json={"definition_key": REFERENCE_KEY, "variables": START_VARIABLES}
-        )
-        if measured:
-            figures.starts.append(time.monotonic() - began)
-        if started.status_code != 201:
-            figures.errors.append(f"start {started.status_code}: {started.text[:200]}")
+        start_case(http, measured, figures)
         if not queue:
             return
     task = rng.choice(queue)

@@ -12,24 +12,9 @@ import pytest
 from engine.errors import NotFound
 from engine.runtime import clock, commands, queries
 from engine.store.models import HumanTask
-from tests import bpmn as b
 from tests.api_support import ApiHarness
 from tests.conftest import _is_pg
-
-QUEUED = b.doc(
-    "queued",
-    b.start(),
-    b.user(
-        "work",
-        "办理",
-        candidateGroups="${dept}",
-        candidateUsers="${person}",
-        dueDate="${now() + timedelta(days=days) if days is not None else None}",
-        priority="${prio}",
-    ),
-    b.end(),
-    *b.chain("start", "work", "end"),
-)
+from tests.test_tasks import QUEUED
 
 
 def test_next_claims_in_worklist_order_and_says_404_when_the_queue_is_empty(gf, app):

@@ -20,6 +20,24 @@ TWO_STEP = b.doc(
 )
 
 
+# One task whose department, candidate user, due date (days from now, or none) and priority
+# come from the start variables: queues in any order a test needs.
+QUEUED = b.doc(
+    "queued",
+    b.start(),
+    b.user(
+        "work",
+        "办理",
+        candidateGroups="${dept}",
+        candidateUsers="${person}",
+        dueDate="${now() + timedelta(days=days) if days is not None else None}",
+        priority="${prio}",
+    ),
+    b.end(),
+    *b.chain("start", "work", "end"),
+)
+
+
 @pytest.fixture
 def people(gf):
     return {
@@ -212,22 +230,7 @@ def test_an_assignment_expression_that_fails_raises_an_incident_on_that_task(gf,
 def test_a_clerk_in_two_departments_sees_the_soonest_due_first_across_both(gf, people):
     """The worklist merges the clerk's departments and personal candidacy in one order:
     due date (none last), then priority, then age; `limit` cuts that merged order."""
-    gf.deploy(
-        b.doc(
-            "queued",
-            b.start(),
-            b.user(
-                "work",
-                "办理",
-                candidateGroups="${dept}",
-                candidateUsers="${person}",
-                dueDate="${now() + timedelta(days=days) if days is not None else None}",
-                priority="${prio}",
-            ),
-            b.end(),
-            *b.chain("start", "work", "end"),
-        )
-    )
+    gf.deploy(QUEUED)
     both = gf.clerk("zhao", "amr", "tax")
     moment = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
     frozen = clock.FrozenClock(moment)

@@ -89,6 +89,20 @@ def _due_filters(due_at: Any, overdue: bool | None, due_soon_until: datetime | N
     return filters
 
 
+# Worklist order (soonest due first, none last; then priority; then age) on the candidate
+# rows, which carry copies of the task's sort keys, and on the task rows.
+QUEUE_ORDER = (
+    TaskCandidate.due_at.asc().nulls_last(),
+    TaskCandidate.priority.desc(),
+    TaskCandidate.created_at,
+)
+TASK_ORDER = (
+    HumanTask.due_at.asc().nulls_last(),
+    HumanTask.priority.desc(),
+    HumanTask.created_at,
+)
+
+
 def _queue_heads(
     ranges: list[tuple[str, str]],
     limit: int,
@@ -107,11 +121,7 @@ def _queue_heads(
                 TaskCandidate.value == value,
                 *_due_filters(TaskCandidate.due_at, overdue, due_soon_until),
             )
-            .order_by(
-                TaskCandidate.due_at.asc().nulls_last(),
-                TaskCandidate.priority.desc(),
-                TaskCandidate.created_at,
-            )
+            .order_by(*QUEUE_ORDER)
             .limit(limit)
             .subquery()
         )
@@ -177,11 +187,7 @@ def _next_unclaimed_statement(range_count: int) -> Any:
                 TaskCandidate.value == bindparam(f"value_{index}"),
                 live,
             )
-            .order_by(
-                TaskCandidate.due_at.asc().nulls_last(),
-                TaskCandidate.priority.desc(),
-                TaskCandidate.created_at,
-            )
+            .order_by(*QUEUE_ORDER)
             .limit(NEXT_TASK_LOOKAHEAD)
             .subquery()
         )
@@ -198,12 +204,7 @@ def _next_unclaimed_statement(range_count: int) -> Any:
         .join(HumanTask, HumanTask.id == heads.c.task_id)
         .join(Instance, Instance.id == HumanTask.instance_id)
         .where(live)
-        .order_by(
-            HumanTask.due_at.asc().nulls_last(),
-            HumanTask.priority.desc(),
-            HumanTask.created_at,
-            HumanTask.id,
-        )
+        .order_by(*TASK_ORDER, HumanTask.id)
         .limit(1)
         .with_for_update(of=HumanTask, skip_locked=True, key_share=True)
     )
@@ -266,11 +267,7 @@ def list_tasks(
                 HumanTask.business_key.like(pattern, escape="\\"),
             )
         )
-    query = query.order_by(
-        HumanTask.due_at.asc().nulls_last(),
-        HumanTask.priority.desc(),
-        HumanTask.created_at,
-    ).limit(limit)
+    query = query.order_by(*TASK_ORDER).limit(limit)
     return list(session.scalars(query))
 
 

@@ -6,12 +6,13 @@ engine's own query functions are timed: a department's worklist, the pick of its
 stuck query p95 < 100 ms.
 
     .venv/bin/python -m bench.queries [--instances 1000000] [--runs 100] [--reuse] [--explain]
-        [--only stuck]
+        [--only stuck|next|worklist]
 
 `--reuse` skips the generation and times the rows already in `bench`; `--explain` prints
 PostgreSQL's EXPLAIN ANALYZE of every statement one call sends, to see where time goes.
 Every timed statement runs under a 30 s statement_timeout; one that hits it is reported as
-FAILED with the error, the run goes on. `--only stuck` times (and explains) only the stuck detector.
+FAILED with the error, the run goes on. `--only stuck|next|worklist` times (and explains)
+only those queries.
 """
 
 from __future__ import annotations
@@ -275,7 +276,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--reuse", action="store_true", help="time the rows already there")
     parser.add_argument("--explain", action="store_true")
-    parser.add_argument("--only", choices=("stuck",), help="time only these queries")
+    parser.add_argument(
+        "--only", choices=("stuck", "next", "worklist"), help="time only these queries"
+    )
     args = parser.parse_args()
     print(f"bench.queries on {machine()}; PostgreSQL database {DATABASE!r}")
 
@@ -390,8 +393,16 @@ def main() -> None:
             )
         ).scalar()
     print(f"open unclaimed overdue tasks in the data: {overdue}")
-    if args.explain and args.only:
+    if args.explain and args.only == "stuck":
         explain(app, "stuck", lambda s: detect(s, clock.now(), calendar, thresholds))
+    elif args.explain and args.only == "next":
+        explain(
+            app,
+            "next task pick",
+            lambda s: s.execute(*next_unclaimed_task(queue_ranges(clerk))).first(),
+        )
+    elif args.explain and args.only == "worklist":
+        explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
     elif args.explain:
         explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
         explain(

@@ -176,16 +176,24 @@ def _next_unclaimed_statement(range_count: int) -> Any:
         HumanTask.assignee.is_(None),
         Instance.status.not_in([literal_column(f"'{s}'") for s in _NOT_HANDED_OUT]),
     )
+    # Whether a queue entry's task may be handed out, as a scalar subquery: PostgreSQL runs it
+    # per entry as the walk of `ix_task_candidates_queue` meets it, and the walk stops after
+    # NEXT_TASK_LOOKAHEAD entries. Written as a join (or EXISTS), the planner may hash every
+    # unclaimed task instead, on an estimate: 650 ms for a department of 38,000 open tasks.
+    handed_out = (
+        select(HumanTask.id)
+        .join(Instance, Instance.id == HumanTask.instance_id)
+        .where(HumanTask.id == TaskCandidate.task_id, live)
+        .scalar_subquery()
+    )
     parts = []
     for index in range(range_count):
         head = (
             select(TaskCandidate.task_id)
-            .join(HumanTask, HumanTask.id == TaskCandidate.task_id)
-            .join(Instance, Instance.id == HumanTask.instance_id)
             .where(
                 TaskCandidate.kind == bindparam(f"kind_{index}"),
                 TaskCandidate.value == bindparam(f"value_{index}"),
-                live,
+                handed_out.is_not(None),
             )
             .order_by(*QUEUE_ORDER)
             .limit(NEXT_TASK_LOOKAHEAD)

@@ -50,7 +50,7 @@ def main() -> None:
 
     from engine.runtime import commands, queries
 
-    url = database_url(args.db, "bench_clerk_requests")
+    url = database_url(args.db, "clerk_requests")
     print(f"bench.clerk_requests on {machine()}; {describe_url(url)}; {args.rounds} rounds")
     app = make_app(url)
     with tempfile.TemporaryDirectory() as folder:

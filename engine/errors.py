@@ -64,6 +64,14 @@ class VersionConflict(Conflict):
     code = "version_conflict"
 
 
+class OutcomeUnknown(GovflowError):
+    """The database connection was lost while a change's COMMIT was on its way: the change
+    may or may not have been saved, so it is not run again on the user's behalf."""
+
+    code = "outcome_unknown"
+    status = 503
+
+
 class TooManyAttempts(GovflowError):
     """Too many failed logins for one user name: wait before trying again."""
 

@@ -5,6 +5,7 @@ moment each getting a different task."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -134,3 +135,31 @@ def test_on_postgresql_a_task_being_picked_is_skipped_not_waited_for(gf, app):
         row = app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(wu))), wu)
         assert (row.instance_id, row.assignee) == (second, "wu")
         holding.rollback()
+
+
+def test_on_postgresql_a_clerk_whose_queue_is_all_being_picked_waits_for_it_to_settle(gf, app):
+    """Nothing free to hand out at this moment is not nothing waiting: the command tries
+    again, and when the colleague's pick lets the last task go, this clerk is handed it."""
+    if not _is_pg():
+        pytest.skip("SQLite takes the write lock for the whole transaction (BEGIN IMMEDIATE)")
+    gf.deploy(QUEUED)
+    only = gf.start("queued", dept="amr", person="", days=1, prio=50).id
+    zhou, wu = gf.clerk("zhou", "amr"), gf.clerk("wu", "amr")
+    pick, params = queries.next_unclaimed_task(queries.queue_ranges(zhou))
+    holding_it, let_go = threading.Event(), threading.Event()
+
+    def colleague_picks_then_lets_go() -> None:
+        with app.database.write_session() as holding:
+            assert holding.execute(pick, params).first() is not None
+            holding_it.set()
+            let_go.wait(10)
+            time.sleep(0.2)  # wu's command is trying meanwhile
+            holding.rollback()
+
+    colleague = threading.Thread(target=colleague_picks_then_lets_go)
+    colleague.start()
+    assert holding_it.wait(10)
+    let_go.set()
+    row = app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(wu))), wu)
+    colleague.join()
+    assert (row.instance_id, row.assignee) == (only, "wu")

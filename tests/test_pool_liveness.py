@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from engine.app import Govflow
 from engine.config import Settings
+from engine.store import write_batch
 from engine.store.db import Database
 from engine.store.models import AuditEvent
 from tests.api_support import ApiHarness
@@ -120,6 +121,31 @@ def test_a_read_on_a_connection_lost_a_moment_ago_answers_503_and_the_next_one_w
     assert lost.status_code == 503, lost.text
     assert lost.headers["Retry-After"] == "1"
     assert lost.json()["error"] == "unavailable"
-    assert "send the request again" in lost.json()["message"]
+    assert "try again in a moment" in lost.json()["message"]
     again = api.get("/api/tasks", "zhang")
     assert again.status_code == 200 and [t["id"] for t in again.json()] == [task]
+
+
+def test_a_claim_whose_connection_is_lost_with_its_commit_is_not_run_again(
+    settings, tmp_path, harnesses, monkeypatch
+):
+    """Whether a COMMIT that was on its way when the connection died went through is
+    unknown: the clerk is told so (503 outcome_unknown) and the command is not run again on
+    their behalf, which for claim-next could hand them a second task."""
+    gf = _harness(settings, tmp_path, ping_after_idle_s=3600)
+    harnesses.append(gf)
+    api = ApiHarness(gf.app)
+    api.user("zhang", ["clerk"], ["center"])
+    _case, task = _ready_case(gf)
+    api.login("zhang")
+    # the server process ends itself where the COMMIT would run, after the command's writes
+    # and with the COMMIT's place in the batch taken: exactly "lost while committing"
+    monkeypatch.setattr(write_batch, "COMMIT", "SELECT pg_terminate_backend(pg_backend_pid())")
+    lost = api.post("/api/tasks/claim-next", "zhang")
+    monkeypatch.undo()
+    assert lost.status_code == 503, lost.text
+    assert lost.json()["error"] == "outcome_unknown"
+    assert "may or may not have been saved" in lost.json()["message"]
+    assert api.get("/api/tasks?scope=mine", "zhang").json() == []  # not claimed behind its back
+    again = api.post("/api/tasks/claim-next", "zhang")
+    assert again.status_code == 200 and again.json()["id"] == task

@@ -79,8 +79,10 @@ async def data_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def database_error(request: Request, exc: Exception) -> JSONResponse:
     """A lost database connection (a restart, a failover) is the server's trouble and passes:
-    503 with Retry-After tells the client to send the request again. Commands were already
-    run again by the runner; a read is not, as the code around it may have acted on a row."""
+    503 with Retry-After tells the client to try again. A command whose connection was lost
+    before its COMMIT was already run again by the runner (this is what is left when every
+    try failed); a read is not run again, as the code around it may have acted on a row; a
+    command lost during its COMMIT raises OutcomeUnknown instead, never this."""
     assert isinstance(exc, DBAPIError)
     if not exc.connection_invalidated:
         return await unexpected_error(request, exc)
@@ -88,8 +90,7 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         _body(
             "unavailable",
-            "the connection to the database was lost (it may be restarting); send the request "
-            "again in a moment: a claim or completion that went through is refused with 409",
+            "the connection to the database was lost (it may be restarting); try again in a moment",
         ),
         status_code=503,
         headers={"Retry-After": "1"},

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.accounts import permissions
 from engine.accounts.directory import load_actor
-from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
 from engine.runtime import clocks, projections, queries
 from engine.runtime.deadlines import ClockAction
 from engine.runtime.forms import form_name, validate_submission
@@ -149,8 +149,9 @@ class ClaimNextTask(ClaimTask):
     clerk presses "next" (叫号) instead of picking from the list and racing colleagues for it.
 
     The pick and the claim are one transaction: on PostgreSQL the picked row stays locked
-    until the claim commits and colleagues' picks skip it; elsewhere a colleague who claimed
-    it first moves the case's version on, and the retry picks again."""
+    until the claim commits and colleagues' picks skip it (SQLite runs one command at a
+    time). A claim made meanwhile through another path moves the case's version on, and the
+    retry picks again."""
 
     task_id: str = ""
     ranges: tuple[tuple[str, str], ...] = ()
@@ -159,6 +160,13 @@ class ClaimNextTask(ClaimTask):
         statement, params = queries.next_unclaimed_task(list(self.ranges))
         found = session.execute(statement, params).first()
         if found is None:
+            unlocked, _ = queries.next_unclaimed_task(list(self.ranges), locked=False)
+            if session.execute(unlocked, params).first() is not None:
+                # colleagues' picks hold every waiting task it looked at: once they commit or
+                # let go, the runner's next try finds the next task, or that none is left
+                raise VersionConflict(
+                    "every task waiting at the head of the queue was being handed to a colleague"
+                )
             departments = ", ".join(v for kind, v in self.ranges if kind == "group") or "none"
             raise NotFound(
                 f"no unclaimed task is waiting in your queue (departments: {departments})"

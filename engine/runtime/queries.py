@@ -141,32 +141,36 @@ def queue_ranges(actor: Actor, group: str | None = None) -> list[tuple[str, str]
     return [*(("group", g) for g in sorted(groups)), ("user", actor.username)]
 
 
-# How far down each queue the pick of the next task looks. Rows another clerk's pick holds
-# are skipped, so this many clerks may press "next" on one queue at the same moment.
+# How many entries of each queue that could be handed out the pick of the next task
+# considers; rows another clerk's pick holds are skipped among them, and when all are held
+# the command tries again (commands.ClaimNextTask).
 NEXT_TASK_LOOKAHEAD = 32
 
 
-def next_unclaimed_task(ranges: list[tuple[str, str]]) -> tuple[Any, dict[str, str]]:
+def next_unclaimed_task(
+    ranges: list[tuple[str, str]], *, locked: bool = True
+) -> tuple[Any, dict[str, str]]:
     """The statement and parameters that read the case and task row of the first unclaimed
     task of the ranges, in worklist order (soonest due first, then priority), skipping tasks
     of suspended or ended cases.
 
     On PostgreSQL the task row is locked (FOR NO KEY UPDATE SKIP LOCKED) until the claim
     commits, so clerks asking at the same moment get different tasks instead of conflicting
-    on one; SQLite has no row locks, and the version fence turns the same race into a retry
-    that picks again."""
+    on one (SQLite runs one write transaction at a time). With `locked=False`, the same pick
+    without the lock: whether a pick that found nothing did so only because colleagues' picks
+    held every entry it looked at."""
     params: dict[str, str] = {}
     for index, (kind, value) in enumerate(ranges):
         params[f"kind_{index}"] = kind
         params[f"value_{index}"] = value
-    return _next_unclaimed_statement(len(ranges)), params
+    return _next_unclaimed_statement(len(ranges), locked), params
 
 
 _NOT_HANDED_OUT = ("suspended", "completed", "cancelled")
 
 
 @functools.cache
-def _next_unclaimed_statement(range_count: int) -> Any:
+def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
     """One statement per number of ranges, with the ranges as parameters: building it costs
     more than running it, and the same SQL text lets the driver prepare it once."""
     # the statuses are written into the SQL: an expanding IN list is rendered anew on every
@@ -206,7 +210,7 @@ def _next_unclaimed_statement(range_count: int) -> Any:
     heads = (
         (union_all(*parts) if len(parts) > 1 else parts[0]).cte("heads").prefix_with("MATERIALIZED")
     )
-    return (
+    pick = (
         select(Instance, HumanTask)
         .select_from(heads)
         .join(HumanTask, HumanTask.id == heads.c.task_id)
@@ -214,8 +218,8 @@ def _next_unclaimed_statement(range_count: int) -> Any:
         .where(live)
         .order_by(*TASK_ORDER, HumanTask.id)
         .limit(1)
-        .with_for_update(of=HumanTask, skip_locked=True, key_share=True)
     )
+    return pick.with_for_update(of=HumanTask, skip_locked=True, key_share=True) if locked else pick
 
 
 def list_tasks(

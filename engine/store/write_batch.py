@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from engine.errors import VersionConflict
+from engine.errors import OutcomeUnknown, VersionConflict
 from engine.store import pipelined_begin
 
 
@@ -110,7 +110,10 @@ def _reason(
     """The error a failed batch raises: `VersionConflict` for a fence the server checked, the
     database's own error (wrapped as SQLAlchemy does) for anything else. A lost connection is
     marked invalidated, which lets the runner run the command again, only when the batch held
-    no COMMIT: after one, whether it committed is unknown."""
+    no COMMIT. After one, whether it committed is unknown: `OutcomeUnknown`, which nobody
+    retries, and the connection is invalidated here so that the rollback on the way out does
+    nothing (on the dead connection it would raise a disconnect of its own, which the runner
+    would take for a retryable one)."""
     orig = failed.orig if isinstance(failed, DBAPIError) else failed
     state = getattr(orig, "sqlstate", None)
     for write in writes:
@@ -119,8 +122,15 @@ def _reason(
     if isinstance(failed, DBAPIError):
         return failed
     lost = connection.dialect.is_disconnect(failed, connection.connection, None)
+    if lost and not retryable:
+        connection.invalidate(failed)
+        return OutcomeUnknown(
+            "the connection to the database was lost while this change was being committed: "
+            "it may or may not have been saved; look before sending it again",
+            {"database_error": str(failed).strip().splitlines()[0] if str(failed) else None},
+        )
     return DBAPIError.instance(
-        "(queued writes)", None, failed, psycopg.Error, connection_invalidated=retryable and lost
+        "(queued writes)", None, failed, psycopg.Error, connection_invalidated=lost
     )
 
 

@@ -15,7 +15,15 @@ from engine.errors import GovflowError, InvalidInput, NotFound
 from engine.runtime import attachments, clock, commands, comments, queries
 from engine.runtime.forms import form_name, validate_submission
 from engine.store.models import Attachment, Instance, TaskComment
-from engine.web.common import back, checked_form, error_page, govflow_of, page_actor, render
+from engine.web.common import (
+    back,
+    checked_form,
+    error_page,
+    govflow_of,
+    page_actor,
+    render,
+    run_command,
+)
 from engine.web.form_fields import build_fields, errors_by_path, read_submission
 
 router = APIRouter(include_in_schema=False)
@@ -63,10 +71,9 @@ async def claim_next(request: Request) -> Response:
     """The "next" button (叫号): claim the soonest due unclaimed task and open it."""
     actor = page_actor(request)
     await checked_form(request)
-    govflow = govflow_of(request)
     command = commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(actor)))
     try:
-        row = govflow.runner.execute(command, actor)
+        row = await run_command(request, command, actor)
     except NotFound:
         return back("/worklist", "本部门暂无待签收事项")
     except GovflowError as exc:
@@ -78,16 +85,15 @@ async def claim_next(request: Request) -> Response:
 async def task_action(request: Request, task_id: str, action: str) -> Response:
     actor = page_actor(request)
     form = await checked_form(request)
-    govflow = govflow_of(request)
     target = str(form.get("back") or f"/tasks/{task_id}")
     if not target.startswith("/") or target.startswith("//"):
         target = f"/tasks/{task_id}"
     try:
         if action == "claim":
-            govflow.runner.execute(commands.ClaimTask(task_id), actor)
+            await run_command(request, commands.ClaimTask(task_id), actor)
             return back(target, "已签收")
         if action == "unclaim":
-            govflow.runner.execute(commands.UnclaimTask(task_id), actor)
+            await run_command(request, commands.UnclaimTask(task_id), actor)
             return back(target, "已退回本部门待办")
         if action == "comment":
             return _comment(request, actor, task_id, str(form.get("body") or ""))
@@ -206,7 +212,7 @@ async def _complete(request: Request, actor: Actor, task_id: str, form: Any) -> 
             problems = list(exc.details or [])
     if not problems:
         try:
-            govflow.runner.execute(commands.CompleteTask(task_id, data), actor)
+            await run_command(request, commands.CompleteTask(task_id, data), actor)
             return back("/worklist", f"已办结: {context['task']['name']}")
         except InvalidInput as exc:
             problems = list(exc.details or [{"path": "$", "message": exc.message}])

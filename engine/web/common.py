@@ -16,6 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
@@ -55,6 +56,12 @@ def page_actor(request: Request) -> Actor:
     raise LoginNeeded(
         str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     )
+
+
+async def run_command(request: Request, command: Any, actor: Actor) -> Any:
+    """Run a command from an async page handler in a worker thread: it waits on the database,
+    and on the event loop that wait would hold up every other request of the process."""
+    return await run_in_threadpool(govflow_of(request).runner.execute, command, actor)
 
 
 async def checked_form(request: Request) -> Any:

@@ -11,7 +11,15 @@ from engine.ops import stuck
 from engine.ops.commands import MoveToken
 from engine.runtime import calendar_ops, clock, clocks, commands, queries
 from engine.store.models import Incident, Instance, SlaClock
-from engine.web.common import back, checked_form, error_page, govflow_of, page_actor, render
+from engine.web.common import (
+    back,
+    checked_form,
+    error_page,
+    govflow_of,
+    page_actor,
+    render,
+    run_command,
+)
 from engine.web.diagrams import instance_states, version_svg
 
 router = APIRouter(include_in_schema=False)
@@ -104,7 +112,6 @@ def case_page(request: Request, instance_id: str) -> HTMLResponse:
 async def case_action(request: Request, instance_id: str, action: str) -> Response:
     actor = page_actor(request)
     form = await checked_form(request)
-    govflow = govflow_of(request)
     reason = str(form.get("reason") or "").strip()
     simple = {
         "cancel": commands.CancelInstance,
@@ -113,9 +120,10 @@ async def case_action(request: Request, instance_id: str, action: str) -> Respon
     }
     try:
         if action in simple:
-            govflow.runner.execute(simple[action](instance_id, reason), actor)
+            await run_command(request, simple[action](instance_id, reason), actor)
         elif action == "move":
-            govflow.runner.execute(
+            await run_command(
+                request,
                 MoveToken(
                     instance_id,
                     reason,
@@ -135,10 +143,9 @@ async def case_action(request: Request, instance_id: str, action: str) -> Respon
 async def retry(request: Request, incident_id: int) -> Response:
     actor = page_actor(request)
     form = await checked_form(request)
-    govflow = govflow_of(request)
     try:
-        govflow.runner.execute(
-            commands.RetryIncident(incident_id, str(form.get("reason") or "")), actor
+        await run_command(
+            request, commands.RetryIncident(incident_id, str(form.get("reason") or "")), actor
         )
     except GovflowError as exc:
         return error_page(request, actor, exc)

@@ -99,8 +99,10 @@ GENERATE = [
     (
         "task_candidates",
         """
-        INSERT INTO task_candidates (task_id, kind, value, due_at, priority, created_at)
-        SELECT id, 'group', candidate_groups ->> 0, due_at, priority, created_at
+        INSERT INTO task_candidates (task_id, kind, value, due_at, priority, created_at,
+            claimed)
+        SELECT id, 'group', candidate_groups ->> 0, due_at, priority, created_at,
+            assignee IS NOT NULL
         FROM human_tasks WHERE state = 'open'
         """,
     ),

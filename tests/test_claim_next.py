@@ -163,3 +163,42 @@ def test_on_postgresql_a_clerk_whose_queue_is_all_being_picked_waits_for_it_to_s
     row = app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(wu))), wu)
     colleague.join()
     assert (row.instance_id, row.assignee) == (only, "wu")
+
+
+def test_a_task_handed_back_is_handed_out_again(gf, app):
+    gf.deploy(QUEUED)
+    case = gf.start("queued", dept="amr", person="", days=1, prio=50).id
+    li = gf.clerk("li_next", "amr")
+    next_for_li = commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(li)))
+    taken = app.runner.execute(next_for_li, li)
+    with pytest.raises(NotFound):
+        app.runner.execute(next_for_li, li)
+    app.runner.execute(commands.UnclaimTask(taken.id), li)
+    again = app.runner.execute(next_for_li, li)
+    assert (again.id, again.instance_id, again.assignee) == (taken.id, case, "li_next")
+
+
+def test_the_0013_upgrade_marks_the_queue_entries_of_claimed_tasks(gf, app):
+    """0013 adds the claimed flag that keeps claimed tasks out of claim-next's walk; a queue
+    made before it comes out of the upgrade with its claimed tasks marked."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from engine.store import schema
+    from engine.store.models import TaskCandidate
+
+    gf.deploy(QUEUED)
+    held, free = (gf.start("queued", dept="amr", person="", days=d, prio=50).id for d in (1, 2))
+    zhu = gf.clerk("zhu", "amr")
+    held_task = gf.task(held, "work").id
+    gf.claim(held_task, zhu)
+    with app.database.engine.begin() as connection:
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0012")
+    schema.upgrade(app.database)
+    with app.database.read_session() as session:
+        flags = dict(session.execute(select(TaskCandidate.task_id, TaskCandidate.claimed)).all())
+    assert flags == {held_task: True, gf.task(free, "work").id: False}
+    row = app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(zhu))), zhu)
+    assert row.instance_id == free

@@ -86,6 +86,16 @@ def _close_candidates(ctx: CommandContext, task_id: str) -> None:
     write_batch.write(ctx.session, projections.DELETE_CANDIDATES, {"task_id": task_id})
 
 
+def _mark_candidates(ctx: CommandContext, task_id: str, claimed: bool) -> None:
+    """The queue entries say whether the task has an assignee: claim-next walks only those
+    that do not (queries.next_unclaimed_task)."""
+    write_batch.write(
+        ctx.session,
+        projections.MARK_CANDIDATES_CLAIMED,
+        {"of_task": task_id, "is_claimed": claimed},
+    )
+
+
 @dataclass
 class _TaskCommand:
     task_id: str
@@ -140,6 +150,7 @@ class ClaimTask(_TaskCommand):
             raise Conflict(f"task {row.id} ({row.name}) is already claimed by {row.assignee}")
         _forbid_unless_candidate(ctx, row)
         _save(ctx, row, assignee=ctx.actor.username, claimed_at=ctx.now)
+        _mark_candidates(ctx, row.id, claimed=True)
         return row
 
 
@@ -191,6 +202,7 @@ class UnclaimTask(_TaskCommand):
             )
         ctx.audit_details["previous_assignee"] = row.assignee
         _save(ctx, row, assignee=None, claimed_at=None)
+        _mark_candidates(ctx, row.id, claimed=False)
         return row
 
 
@@ -220,6 +232,7 @@ class AssignTask(_TaskCommand):
         ctx.audit_data = {"user": self.user}
         ctx.audit_details["previous_assignee"] = row.assignee
         _save(ctx, row, assignee=self.user, claimed_at=ctx.now)
+        _mark_candidates(ctx, row.id, claimed=True)
         return row
 
 

@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, exists, insert, or_, select
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -50,6 +50,11 @@ ACTIVE_STATES = TaskState.WAITING | TaskState.READY | TaskState.STARTED
 # A task that closes leaves no candidates behind: the worklist is the candidates table.
 DELETE_CANDIDATES = delete(TaskCandidate.__table__).where(
     TaskCandidate.__table__.c.task_id == bindparam("task_id")
+)
+MARK_CANDIDATES_CLAIMED = (
+    update(TaskCandidate.__table__)
+    .where(TaskCandidate.__table__.c.task_id == bindparam("of_task"))
+    .values(claimed=bindparam("is_claimed"))
 )
 
 
@@ -320,7 +325,7 @@ def _candidates_of_open_task() -> Any:
     of a task whose existing closed row the insert above kept are not added (candidate rows
     exist only for open tasks, queries.list_tasks)."""
     table = TaskCandidate.__table__
-    names = ("task_id", "kind", "value", "due_at", "priority", "created_at")
+    names = ("task_id", "kind", "value", "due_at", "priority", "created_at", "claimed")
     values = select(*(bindparam(name, type_=table.c[name].type) for name in names)).where(
         exists().where(HumanTask.id == bindparam("task_id"), HumanTask.state == "open")
     )
@@ -418,7 +423,12 @@ def sync_human_tasks(
                 "completed_by": None,
             }
         )
-        sort_keys = {"due_at": resolved.due_at, "priority": resolved.priority, "created_at": now}
+        sort_keys = {
+            "due_at": resolved.due_at,
+            "priority": resolved.priority,
+            "created_at": now,
+            "claimed": resolved.assignee is not None,
+        }
         new_candidates += [
             {"task_id": task_id, "kind": "group", "value": group, **sort_keys}
             for group in resolved.candidate_groups

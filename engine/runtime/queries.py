@@ -9,7 +9,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, literal_column, or_, select, union_all
+from sqlalchemy import (
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
@@ -197,6 +206,7 @@ def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
             .where(
                 TaskCandidate.kind == bindparam(f"kind_{index}"),
                 TaskCandidate.value == bindparam(f"value_{index}"),
+                TaskCandidate.claimed == false(),  # ix_task_candidates_unclaimed
                 handed_out.is_not(None),
             )
             .order_by(*QUEUE_ORDER)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -276,6 +277,17 @@ class TaskCandidate(Base):
             text("priority DESC"),
             "created_at",
         ),
+        # the entries claim-next hands out from, in the same order (queries.next_unclaimed_task)
+        Index(
+            "ix_task_candidates_unclaimed",
+            "kind",
+            "value",
+            "due_at",
+            text("priority DESC"),
+            "created_at",
+            postgresql_where=text("claimed = false"),
+            sqlite_where=text("claimed = 0"),
+        ),
     )
 
     task_id: Mapped[str] = mapped_column(
@@ -286,6 +298,9 @@ class TaskCandidate(Base):
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     priority: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
     created_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # whether the task has an assignee: kept by claim, unclaim and assign, so claim-next's
+    # walk never meets the claimed tasks that stay in the worklist
+    claimed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ElementState(Base):

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
@@ -96,7 +97,8 @@ async def task_action(request: Request, task_id: str, action: str) -> Response:
             await run_command(request, commands.UnclaimTask(task_id), actor)
             return back(target, "已退回本部门待办")
         if action == "comment":
-            return _comment(request, actor, task_id, str(form.get("body") or ""))
+            body = str(form.get("body") or "")
+            return await run_in_threadpool(_comment, request, actor, task_id, body)
         if action == "complete":
             return await _complete(request, actor, task_id, form)
     except GovflowError as exc:
@@ -180,7 +182,7 @@ def task_page(request: Request, task_id: str) -> HTMLResponse:
 
 async def _complete(request: Request, actor: Actor, task_id: str, form: Any) -> Response:
     govflow = govflow_of(request)
-    context = _task_context(request, actor, task_id)
+    context = await run_in_threadpool(_task_context, request, actor, task_id)
     schema = context["schema"]
     pending: list[tuple[str, UploadFile]] = []
 
@@ -192,33 +194,30 @@ async def _complete(request: Request, actor: Actor, task_id: str, form: Any) -> 
     problems = [e.to_dict() for e in validate_submission(schema, data)]
     stored: list[str] = []
     if not problems and pending:
+        limit = govflow.settings.max_upload_bytes
+        uploads = [
+            (name, upload.filename or "", upload.content_type, await upload.read(limit + 1))
+            for name, upload in pending
+        ]
+        instance_id = context["task"]["instance_id"]
         try:
-            with govflow.database.session() as session:
-                for name, upload in pending:
-                    content = await upload.read(govflow.settings.max_upload_bytes + 1)
-                    data[name] = attachments.store(
-                        session,
-                        context["task"]["instance_id"],
-                        task_id,
-                        upload.filename or "",
-                        upload.content_type,
-                        content,
-                        actor.username,
-                        govflow.settings.max_upload_bytes,
-                        name,
-                    )
-                    stored.append(data[name]["id"])
+            files = await run_in_threadpool(
+                _store_files, govflow, actor, instance_id, task_id, uploads
+            )
         except InvalidInput as exc:
             problems = list(exc.details or [])
+        else:
+            data.update(files)
+            stored = [file["id"] for file in files.values()]
     if not problems:
         try:
             await run_command(request, commands.CompleteTask(task_id, data), actor)
             return back("/worklist", f"已办结: {context['task']['name']}")
         except InvalidInput as exc:
             problems = list(exc.details or [{"path": "$", "message": exc.message}])
-            _forget(govflow, stored)
+            await run_in_threadpool(_forget, govflow, stored)
         except GovflowError:
-            _forget(govflow, stored)
+            await run_in_threadpool(_forget, govflow, stored)
             raise
     by_path, general = errors_by_path(problems)
     fields = build_fields(schema, data, context["variables"], by_path)
@@ -238,6 +237,31 @@ async def _complete(request: Request, actor: Actor, task_id: str, form: Any) -> 
         msg=None,
         **context,
     )
+
+
+def _store_files(
+    govflow: Any,
+    actor: Actor,
+    instance_id: str,
+    task_id: str,
+    uploads: list[tuple[str, str, str | None, bytes]],
+) -> dict[str, dict[str, Any]]:
+    """Store a completion's files (all or none) before the completion refers to them."""
+    files: dict[str, dict[str, Any]] = {}
+    with govflow.database.session() as session:
+        for name, filename, media_type, content in uploads:
+            files[name] = attachments.store(
+                session,
+                instance_id,
+                task_id,
+                filename,
+                media_type,
+                content,
+                actor.username,
+                govflow.settings.max_upload_bytes,
+                name,
+            )
+    return files
 
 
 def _forget(govflow: Any, ids: list[str]) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
+from engine.accounts.actor import Actor
 from engine.api.routes.definitions import _read_uploads
+from engine.app import Govflow
 from engine.errors import BpmnProblems, Forbidden, GovflowError, InvalidInput, NotFound
 from engine.runtime import deploy as deploy_service
 from engine.store.models import DefinitionVersion, Instance, ProcessDefinition
@@ -62,6 +65,22 @@ def designer(request: Request) -> HTMLResponse:
     )
 
 
+def _lint_or_deploy(
+    govflow: Govflow, actor: Actor, lint_only: bool, bpmn: Any, forms: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    settings = govflow.settings
+    with govflow.database.session() as session:
+        if lint_only:
+            found = deploy_service.lint(
+                session, bpmn, forms, settings.forms_dir, settings.bpmn_max_bytes
+            )
+            return [p.to_dict() for p in found], {"lint_only": True}
+        deployed = deploy_service.deploy(
+            session, actor, bpmn, forms, settings.forms_dir, settings.bpmn_max_bytes
+        )
+        return [], deployed.to_dict()
+
+
 @router.post("/designer/upload", response_class=HTMLResponse)
 async def upload(request: Request) -> Response:
     actor = page_actor(request)
@@ -76,28 +95,11 @@ async def upload(request: Request) -> Response:
         if not files:
             raise InvalidInput("choose at least one .bpmn or .schema.json file")
         bpmn, forms = _read_uploads(files, govflow.settings.bpmn_max_bytes)  # type: ignore[arg-type]
-        with govflow.database.session() as session:
-            if form.get("mode") == "lint":
-                problems = [
-                    p.to_dict()
-                    for p in deploy_service.lint(
-                        session,
-                        bpmn,
-                        forms,
-                        govflow.settings.forms_dir,
-                        govflow.settings.bpmn_max_bytes,
-                    )
-                ]
-                result = {"lint_only": True}
-            else:
-                result = deploy_service.deploy(
-                    session,
-                    actor,
-                    bpmn,
-                    forms,
-                    govflow.settings.forms_dir,
-                    govflow.settings.bpmn_max_bytes,
-                ).to_dict()
+        # parsing, linting and deploying take a while: in a worker thread, not on the event
+        # loop, where they would hold up the clerks' requests to this process meanwhile
+        problems, result = await run_in_threadpool(
+            _lint_or_deploy, govflow, actor, form.get("mode") == "lint", bpmn, forms
+        )
     except (InvalidInput, BpmnProblems) as exc:
         details = exc.details if isinstance(exc.details, list) else []
         problems = [d for d in details if isinstance(d, dict)] or [

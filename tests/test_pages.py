@@ -135,3 +135,27 @@ def test_a_comment_left_on_the_task_page_shows_there_and_in_the_audit(web, gf, a
     assert "请补充租赁合同" in web.client.get(f"/tasks/{task.id}").text
     history = [h["command"] for h in gf.detail(case)["history"]]
     assert "comment" in history
+
+
+def test_a_designer_lints_then_deploys_from_the_page(web, gf):
+    web.user("zhao_designer", ["designer"])
+    csrf = _login(web, "zhao_designer")
+    bpmn = b.doc(
+        "page_deployed",
+        b.start(),
+        b.user("review", "审核", candidateGroups="amr"),
+        b.end(),
+        *b.chain("start", "review", "end"),
+        name="页面部署",
+    ).encode()
+    files = {"files": ("page_deployed.bpmn", bpmn, "application/xml")}
+    checked = web.client.post("/designer/upload", data={"_csrf": csrf, "mode": "lint"}, files=files)
+    assert checked.status_code == 200
+    assert 'id="lint-problems"' not in checked.text and "检查通过，可以部署" in checked.text
+    deployed = web.client.post(
+        "/designer/upload", data={"_csrf": csrf, "mode": "deploy"}, files=files
+    )
+    assert deployed.status_code == 200
+    assert "已部署：page_deployed v1" in deployed.text
+    case = gf.start("page_deployed")  # the deployed process runs
+    assert gf.task(case.id, "review").state == "open"

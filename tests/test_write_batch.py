@@ -4,6 +4,7 @@ time, on SQLite and on PostgreSQL; only the waiting is shared."""
 from __future__ import annotations
 
 import gc
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.errors import VersionConflict
 from engine.store import version_fence, write_batch
-from engine.store.models import Instance, Sequence
+from engine.store.models import AuditEvent, Department, Instance, Sequence
 from tests import bpmn as b
 
 COUNTERS = Sequence.__table__
@@ -164,3 +165,88 @@ def test_a_fence_the_server_checks_stops_the_commit_sent_with_it(app, gf, caplog
     with app.database.write_session() as session:
         version_fence.advance(session, Instance.__table__, case.id, seen, {}, "not expected")
     assert gf.instance(case.id).version == seen + 1
+
+
+# --- batched writes run on the driver directly (engine/store/driver_sql.py) ----------------
+
+AUDIT = AuditEvent.__table__
+
+
+def _audit_row(command: str) -> dict[str, Any]:
+    return {
+        "at": datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+        "actor": "li",
+        "command": command,
+        "instance_id": None,
+        "task_id": None,
+        "element_id": None,
+        "data": None,  # a JSON column's None: JSON null, as SQLAlchemy writes it
+        "details": {"材料": ["身份证", None], "份数": 2, "容缺": True},
+    }
+
+
+def _stored(app: Any, command: str) -> tuple[Any, ...]:
+    with app.database.read_session() as session:
+        row = session.execute(
+            select(
+                AUDIT.c.at,
+                AUDIT.c.actor,
+                AUDIT.c.data.is_(None),
+                AUDIT.c.data,
+                AUDIT.c.details,
+            ).where(AUDIT.c.command == command)
+        ).one()
+    return tuple(row)
+
+
+def test_a_batched_write_stores_what_the_same_statement_run_at_once_stores(app):
+    """The batch may run a statement on the driver itself (PostgreSQL); what lands in the
+    table must be what SQLAlchemy's own execute stores: JSON null for None, JSON with
+    Chinese text, an aware timestamp, values bound in the statement itself."""
+    statement = insert(AUDIT).inline()
+    with app.database.write_session() as session:
+        session.execute(statement, _audit_row("at once"))
+    with app.database.write_session() as session:
+        write_batch.write(session, statement, _audit_row("batched"))
+    assert _stored(app, "batched") == _stored(app, "at once")
+    assert _stored(app, "batched")[2:] == (False, None, _audit_row("x")["details"])
+    # a value bound in the statement (not given with the run) is sent too
+    with app.database.write_session() as session:
+        _add(session, "bound", 1)
+    with app.database.write_session() as session:
+        write_batch.write(
+            session,
+            update(COUNTERS).where(COUNTERS.c.name == "bound").values(value=COUNTERS.c.value + 41),
+        )
+    assert _values(app)["bound"] == 42
+
+
+def test_a_batched_insert_of_many_rows_stores_each_row_and_fences_on_all_of_them(app):
+    rows = [{"name": f"window {n}", "value": n} for n in range(3)]
+    with app.database.write_session() as session:
+        write_batch.write(session, insert(COUNTERS), rows)
+    assert {name: v for name, v in _values(app).items() if name.startswith("window")} == {
+        "window 0": 0,
+        "window 1": 1,
+        "window 2": 2,
+    }
+    raise_all = update(COUNTERS).where(COUNTERS.c.name.like("window %")).values(value=9)
+    with (
+        pytest.raises(VersionConflict, match="three rows expected"),
+        app.database.write_session() as session,
+    ):
+        write_batch.write(session, raise_all, fence="three rows expected")
+    assert _values(app)["window 0"] == 0
+
+
+def test_a_batched_insert_gets_the_columns_python_defaults(app):
+    """A statement that needs Python-side column defaults goes through SQLAlchemy, which
+    fills them in (a department row without created_at gets one)."""
+    departments = Department.__table__
+    with app.database.write_session() as session:
+        write_batch.write(session, insert(departments), {"code": "batch-dept", "name": "窗口"})
+    with app.database.read_session() as session:
+        created = session.scalar(
+            select(departments.c.created_at).where(departments.c.code == "batch-dept")
+        )
+    assert created is not None

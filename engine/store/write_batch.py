@@ -12,7 +12,8 @@ A queued write may carry a fence: it must change exactly one row, or the command
 `VersionConflict` at the next send (and is retried by the runner on fresh state), before any
 later statement runs and before the commit. A queued server call (`call`) may instead fail in
 the server, which aborts the transaction by itself; a batch holding only such fences can carry
-the command's COMMIT too (`send(session, commit=True)`).
+the command's COMMIT too (`send(session, commit=True)`). The queued statements run on the
+driver directly, compiled once (engine/store/driver_sql.py).
 
 On SQLite there is no network: a write runs at once and its fence is checked at once.
 """
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from engine.errors import OutcomeUnknown, VersionConflict
-from engine.store import pipelined_begin
+from engine.store import driver_sql, pipelined_begin
 
 
 @dataclass
@@ -73,7 +74,12 @@ class _Queue:
                             if isinstance(write.statement, str):
                                 driver.execute(write.statement, write.params)
                                 continue
-                            result = connection.execute(write.statement, write.params)
+                            direct = driver_sql.compiled(write.statement, write.params, connection)
+                            if direct is not None:
+                                cursor = direct.run(driver, write.params)
+                            else:
+                                result = connection.execute(write.statement, write.params)
+                                cursor = result.context.cursor
                         except (psycopg.Error, DBAPIError) as exc:
                             # an earlier write's error, read while this one was sent: stop
                             # here, so the pipeline ends without an exception in flight
@@ -81,7 +87,7 @@ class _Queue:
                             break
                         if write.fence is not None:
                             # the row count arrives with the sync at the end of the block
-                            fenced.append((result.context.cursor, write.fence))
+                            fenced.append((cursor, write.fence))
                     if commit and failed is None:
                         try:
                             driver.execute(COMMIT)

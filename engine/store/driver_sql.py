@@ -1,0 +1,117 @@
+"""A batched write run on psycopg directly: compiled by SQLAlchemy once, then sent as SQL.
+
+Going through SQLAlchemy's `Connection.execute` costs more Python per statement (compiled-cache
+lookup, parameter processing, execution context and result set-up) than psycopg spends
+queueing the statement in a pipeline, and a batched write's result is never read
+(engine/store/write_batch.py). So a batched statement is compiled once per set of parameter
+names, keeping SQLAlchemy's SQL, its bound values and its column types' bind processors (JSON
+serialization), and later runs are only those processors and psycopg's `execute`.
+
+It runs the statement exactly as SQLAlchemy would have, or not at all: a statement whose
+compilation needs more per run (Python-side column defaults, expanding IN lists, escaped
+parameter names, a bound value computed by a callable) goes through SQLAlchemy. So does every
+statement while anyone listens to statements (echo, `before_cursor_execute` listeners: SQL
+logging and tracing), so that they still see all of them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A compiled statement: its SQL (pyformat placeholders, as psycopg takes them), the
+    values bound in the statement itself, and the bind processors by parameter name."""
+
+    sql: str
+    bound: Mapping[str, Any]
+    processors: Mapping[str, Callable[[Any], Any]]
+
+    def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The values psycopg gets, as SQLAlchemy would send them: every processor applied,
+        to None as well (a JSON column's None is JSON null, not SQL NULL)."""
+        values = {**self.bound, **given}
+        for name, process in self.processors.items():
+            values[name] = process(values[name])
+        return values
+
+    def run(self, driver: psycopg.Connection[Any], params: Parameters) -> psycopg.Cursor[Any]:
+        """Queue or run the statement; the cursor's rowcount is that of all its rows."""
+        cursor = driver.cursor()
+        if isinstance(params, Sequence):
+            cursor.executemany(self.sql, [self.parameters(row) for row in params])
+        else:
+            cursor.execute(self.sql, self.parameters(params or {}))
+        return cursor
+
+
+# per statement object (they are built once, at import or by a cached builder), per the
+# parameter names given: None where the statement must go through SQLAlchemy
+_compiled: weakref.WeakKeyDictionary[Executable, dict[frozenset[str], DriverStatement | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def compiled(
+    statement: Executable, params: Parameters, connection: Connection
+) -> DriverStatement | None:
+    """The statement ready to run on the driver, or None when SQLAlchemy must run it."""
+    if connection.engine.echo or connection.dispatch.before_cursor_execute:
+        return None
+    if isinstance(params, Sequence):
+        if not params:
+            return None
+        names = frozenset(params[0])
+        if any(frozenset(row) != names for row in params):
+            return None  # rows with different columns: SQLAlchemy compiles per row set
+    else:
+        names = frozenset(params or ())
+    by_names = _compiled.setdefault(statement, {})
+    if names not in by_names:
+        by_names[names] = _compile(statement, names, connection)
+    return by_names[names]
+
+
+def _compile(
+    statement: Executable, names: frozenset[str], connection: Connection
+) -> DriverStatement | None:
+    dialect = connection.dialect
+    if dialect.paramstyle != "pyformat":
+        return None
+    compiler = statement.compile(dialect=dialect, column_keys=sorted(names))  # type: ignore[attr-defined]
+    assert isinstance(compiler, SQLCompiler)
+    if (
+        compiler.insert_prefetch
+        or compiler.update_prefetch
+        or compiler.literal_execute_params
+        or compiler.post_compile_params
+        or compiler.escaped_bind_names
+        or compiler.returning
+    ):
+        return None
+    bound: dict[str, Any] = {}
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for bind, name in compiler.bind_names.items():
+        if bind.callable is not None:
+            return None
+        if name not in names:
+            if bind.required:
+                return None  # SQLAlchemy would refuse the run: let it say why
+            bound[name] = bind.value
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    if not names <= set(compiler.bind_names.values()):
+        return None  # a value for no parameter of the statement: SQLAlchemy drops it
+    return DriverStatement(compiler.string, bound, processors)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.errors import VersionConflict
 from engine.store import version_fence, write_batch
+from engine.store.db import Database
 from engine.store.models import AuditEvent, Department, Instance, Sequence
 from tests import bpmn as b
 
@@ -250,3 +251,20 @@ def test_a_batched_insert_gets_the_columns_python_defaults(app):
             select(departments.c.created_at).where(departments.c.code == "batch-dept")
         )
     assert created is not None
+
+
+def test_one_statement_written_to_two_kinds_of_database_in_one_process(app, tmp_path):
+    """The driver's SQL is kept per dialect: a statement first written to this test's
+    database, then to a SQLite file (a tool copying between them), then here again."""
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        COUNTERS.create(other.engine)
+        statement = insert(COUNTERS)
+        for database, name in ((app.database, "here"), (other, "there"), (app.database, "again")):
+            with database.write_session() as session:
+                write_batch.write(session, statement, [{"name": name, "value": 1}])
+        with other.read_session() as session:
+            assert session.scalars(select(COUNTERS.c.name)).all() == ["there"]
+    finally:
+        other.dispose()
+    assert {"here", "again"} <= set(_values(app))

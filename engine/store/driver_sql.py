@@ -1,11 +1,12 @@
-"""A batched write run on psycopg directly: compiled by SQLAlchemy once, then sent as SQL.
+"""A batched write run on the driver directly: compiled by SQLAlchemy once, then sent as SQL.
 
 Going through SQLAlchemy's `Connection.execute` costs more Python per statement (compiled-cache
 lookup, parameter processing, execution context and result set-up) than psycopg spends
-queueing the statement in a pipeline, and a batched write's result is never read
-(engine/store/write_batch.py). So a batched statement is compiled once per set of parameter
-names, keeping SQLAlchemy's SQL, its bound values and its column types' bind processors (JSON
-serialization), and later runs are only those processors and psycopg's `execute`.
+queueing the statement in a pipeline or sqlite3 running it, and a batched write's result is
+never read (engine/store/write_batch.py). So a batched statement is compiled once per set of
+parameter names, keeping SQLAlchemy's SQL, its bound values and its column types' bind
+processors (JSON serialization, SQLite's dates), and later runs are only those processors and
+the driver's `execute`.
 
 It runs the statement exactly as SQLAlchemy would have, or not at all: a statement whose
 compilation needs more per run (Python-side column defaults, expanding IN lists, escaped
@@ -21,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -31,23 +32,28 @@ Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 @dataclass(frozen=True)
 class DriverStatement:
-    """A compiled statement: its SQL (pyformat placeholders, as psycopg takes them), the
-    values bound in the statement itself, and the bind processors by parameter name."""
+    """A compiled statement: its SQL in the driver's placeholders (psycopg's `%(name)s`,
+    sqlite3's `?` in `order`), the values bound in the statement itself, and the bind
+    processors by parameter name."""
 
     sql: str
     bound: Mapping[str, Any]
     processors: Mapping[str, Callable[[Any], Any]]
+    order: tuple[str, ...] | None  # positional placeholders: the parameter of each
 
-    def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """The values psycopg gets, as SQLAlchemy would send them: every processor applied,
-        to None as well (a JSON column's None is JSON null, not SQL NULL)."""
+    def parameters(self, given: Mapping[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        """The values the driver gets, as SQLAlchemy would send them: every processor
+        applied, to None as well (a JSON column's None is JSON null, not SQL NULL)."""
         values = {**self.bound, **given}
         for name, process in self.processors.items():
             values[name] = process(values[name])
-        return values
+        if self.order is None:
+            return values
+        return tuple(values[name] for name in self.order)
 
-    def run(self, driver: psycopg.Connection[Any], params: Parameters) -> psycopg.Cursor[Any]:
-        """Queue or run the statement; the cursor's rowcount is that of all its rows."""
+    def run(self, driver: Any, params: Parameters) -> Any:
+        """Run (or, in a psycopg pipeline, queue) the statement on a DB-API connection; the
+        cursor's rowcount is that of all its rows."""
         cursor = driver.cursor()
         if isinstance(params, Sequence):
             cursor.executemany(self.sql, [self.parameters(row) for row in params])
@@ -55,10 +61,22 @@ class DriverStatement:
             cursor.execute(self.sql, self.parameters(params or {}))
         return cursor
 
+    def rowcount_now(self, connection: Connection, params: Parameters) -> int:
+        """Run the statement at once (SQLite) and return the rows it changed; the driver's
+        error comes out as SQLAlchemy's (an IntegrityError, "database is locked"), as from
+        `Connection.execute`."""
+        dbapi = connection.dialect.loaded_dbapi
+        try:
+            return int(self.run(connection.connection.driver_connection, params).rowcount)
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(self.sql, params, exc, dbapi.Error) from exc
 
-# per statement object (they are built once, at import or by a cached builder), per the
-# parameter names given: None where the statement must go through SQLAlchemy
-_compiled: weakref.WeakKeyDictionary[Executable, dict[frozenset[str], DriverStatement | None]] = (
+
+# per dialect (one process may hold a SQLite and a PostgreSQL database, and one statement
+# object compiles differently for each), per statement object (built once, at import or by a
+# cached builder), per the parameter names given: None where SQLAlchemy must run it
+_ByNames = dict[frozenset[str], DriverStatement | None]
+_compiled: weakref.WeakKeyDictionary[Dialect, weakref.WeakKeyDictionary[Executable, _ByNames]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -77,7 +95,12 @@ def compiled(
             return None  # rows with different columns: SQLAlchemy compiles per row set
     else:
         names = frozenset(params or ())
-    by_names = _compiled.setdefault(statement, {})
+    of_dialect = _compiled.get(connection.dialect)
+    if of_dialect is None:
+        of_dialect = _compiled.setdefault(connection.dialect, weakref.WeakKeyDictionary())
+    by_names = of_dialect.get(statement)
+    if by_names is None:
+        by_names = of_dialect.setdefault(statement, {})
     if names not in by_names:
         by_names[names] = _compile(statement, names, connection)
     return by_names[names]
@@ -87,7 +110,7 @@ def _compile(
     statement: Executable, names: frozenset[str], connection: Connection
 ) -> DriverStatement | None:
     dialect = connection.dialect
-    if dialect.paramstyle != "pyformat":
+    if dialect.paramstyle not in ("pyformat", "qmark"):
         return None
     compiler = statement.compile(dialect=dialect, column_keys=sorted(names))  # type: ignore[attr-defined]
     assert isinstance(compiler, SQLCompiler)
@@ -114,4 +137,5 @@ def _compile(
             processors[name] = process
     if not names <= set(compiler.bind_names.values()):
         return None  # a value for no parameter of the statement: SQLAlchemy drops it
-    return DriverStatement(compiler.string, bound, processors)
+    order = tuple(compiler.positiontup or ()) if dialect.paramstyle == "qmark" else None
+    return DriverStatement(compiler.string, bound, processors, order)

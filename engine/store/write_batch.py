@@ -15,7 +15,8 @@ the server, which aborts the transaction by itself; a batch holding only such fe
 the command's COMMIT too (`send(session, commit=True)`). The queued statements run on the
 driver directly, compiled once (engine/store/driver_sql.py).
 
-On SQLite there is no network: a write runs at once and its fence is checked at once.
+On SQLite there is no network: a write runs at once (on the driver too) and its fence is
+checked at once.
 """
 
 from __future__ import annotations
@@ -191,8 +192,12 @@ def write(
     row, else `VersionConflict(fence)` is raised (at once, or when the queue is sent)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        result = connection.execute(statement, params)
-        if fence is not None and result.rowcount != 1:
+        direct = driver_sql.compiled(statement, params, connection)
+        if direct is not None:
+            changed = direct.rowcount_now(connection, params)
+        else:
+            changed = connection.execute(statement, params).rowcount
+        if fence is not None and changed != 1:
             raise VersionConflict(fence)
         return
     _enqueue(session, connection, _Write(statement, params, fence=fence))

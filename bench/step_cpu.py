@@ -1,0 +1,110 @@
+"""Where a persisted step's time goes on PostgreSQL: this process's CPU, the server
+backend's CPU, and waiting. The same steps as `bench.persistence` (the reference flow, one
+task completion with the engine steps it triggers), one thread, no statement listeners.
+
+    .venv/bin/python -m bench.step_cpu [--instances 100]
+
+CPU time is noisy on a shared machine; for a figure that is not, count instructions:
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        .venv/bin/python -m bench.step_cpu --instances 10     # and again with 20
+
+The difference between the two totals valgrind prints, divided by 10, is the instructions
+this process spends on one case (a start, ten completions and the reads of the open tasks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.common import (
+    PG_SERVER,
+    REFERENCE_KEY,
+    add_clerks,
+    database_url,
+    deploy,
+    load_note,
+    machine,
+    make_app,
+    open_tasks,
+    reference_bpmn,
+)
+
+START_DATA = {"decision": "accept"}
+
+
+def backend_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of the server processes, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def run_case(app: Any, actor: Any, key: str, walls: list[float], cpus: list[float]) -> None:
+    from engine.runtime import commands
+
+    instance = app.start(REFERENCE_KEY, actor, key, dict(START_DATA))
+    while tasks := open_tasks(app, instance.id):
+        command = commands.CompleteTask(tasks[0], {"note": "ok"})
+        cpu, wall = time.process_time(), time.perf_counter()
+        app.runner.execute(command, actor)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=100)
+    args = parser.parse_args()
+    print(f"bench.step_cpu on {machine()}; {args.instances} instances x 10 steps")
+    url = database_url("postgresql", "step_cpu")
+    app = make_app(url)
+    with tempfile.TemporaryDirectory() as folder:
+        deploy(app, Path(folder), REFERENCE_KEY, reference_bpmn())
+    add_clerks(app, ["li"])
+    actor = app.actor("li")
+    for index in range(10):  # warm-up: specs cached, statements compiled and prepared
+        run_case(app, actor, f"WARM-{index}", [], [])
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(f"{PG_SERVER}/postgres") as admin:
+        pids = [
+            row[0]
+            for row in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            )
+        ]
+    walls: list[float] = []
+    cpus: list[float] = []
+    server, mine, began = backend_cpu_s(pids), time.process_time(), time.perf_counter()
+    for index in range(args.instances):
+        run_case(app, actor, f"STEP-{index}", walls, cpus)
+    server = backend_cpu_s(pids) - server
+    mine, elapsed = time.process_time() - mine, time.perf_counter() - began
+    steps = len(walls)
+    print(
+        f"a step (median of {steps}): {statistics.median(walls) * 1000:.2f} ms, of which this "
+        f"process's CPU {statistics.median(cpus) * 1000:.2f} ms"
+    )
+    print(
+        f"per step over the whole loop (starts and open-task reads included): elapsed "
+        f"{elapsed / steps * 1000:.2f} ms, this process's CPU {mine / steps * 1000:.2f} ms, "
+        f"server CPU {server / steps * 1000:.2f} ms ({len(pids)} backend(s))"
+    )
+    print(f"at the end: {load_note()}")
+    app.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -252,6 +252,23 @@ def machine() -> str:
     return f"{os.cpu_count()} cpus, {model}, load average {load}"
 
 
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state first), or None
+    when the process has gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def cpu_seconds_of(fields: list[str]) -> float:
+    """User plus system CPU time in a `proc_stat` line."""
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
 def load_note() -> str:
     """The load average when a figure was taken: other work on a 2-core box skews it."""
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -38,12 +38,14 @@ from bench.common import (
     REFERENCE_KEY,
     USER_TASKS,
     add_clerks,
+    cpu_seconds_of,
     deploy,
     fresh_postgres,
     load_note,
     machine,
     make_app,
     percentile,
+    proc_stat,
     reference_bpmn,
     summary_ms,
     verdict,
@@ -66,21 +68,15 @@ class Figures:
     errors: list[str] = field(default_factory=list)
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process group (the process started in its own session,
     all its threads and its worker processes), from /proc."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pid:  # the process group
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
+    total = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = proc_stat(entry.name)
+        if fields is not None and int(fields[2]) == pid:  # the process group
+            total += cpu_seconds_of(fields)
+    return total
 
 
 def machine_busy() -> tuple[float, float]:

@@ -145,9 +145,13 @@ def bench_engine(
     instances: int,
     profile: cProfile.Profile | None,
     counter: StatementCounter | None = None,
+    warmup: int = 10,
+    step_cpus: list[float] | None = None,
 ) -> tuple[float, list[float], list[float]]:
-    """The engine: returns (instances/s, start times, step times). Looking up the next open
-    task (a read the client does) is inside instances/s but outside the step times."""
+    """The engine: returns (instances/s, start times, step times), after `warmup` cases that
+    are not timed; with `step_cpus`, each step's CPU time in this process is added to it.
+    Looking up the next open task (a read the client does) is inside instances/s but outside
+    the step times."""
     from engine.runtime import commands
 
     def one(index: int, starts: list[float], steps: list[float]) -> None:
@@ -163,15 +167,17 @@ def bench_engine(
                 profile.enable()
             if counter is not None:
                 counter.on = index >= 0
-            began = time.perf_counter()
+            cpu, began = time.process_time(), time.perf_counter()
             app.runner.execute(command, actor)
             steps.append(time.perf_counter() - began)
+            if step_cpus is not None and index >= 0:
+                step_cpus.append(time.process_time() - cpu)
             if counter is not None:
                 counter.on = False
             if profile is not None:
                 profile.disable()
 
-    for index in range(10):
+    for index in range(warmup):
         one(-index - 1, [], [])
     starts: list[float] = []
     steps: list[float] = []

@@ -16,12 +16,10 @@ this process spends on one case (a start, ten completions and the reads of the o
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -29,39 +27,21 @@ from bench.common import (
     PG_SERVER,
     REFERENCE_KEY,
     add_clerks,
+    cpu_seconds_of,
     database_url,
     deploy,
     load_note,
     machine,
     make_app,
-    open_tasks,
+    proc_stat,
     reference_bpmn,
 )
-
-START_DATA = {"decision": "accept"}
+from bench.persistence import bench_engine
 
 
 def backend_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of the server processes, from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-def run_case(app: Any, actor: Any, key: str, walls: list[float], cpus: list[float]) -> None:
-    from engine.runtime import commands
-
-    instance = app.start(REFERENCE_KEY, actor, key, dict(START_DATA))
-    while tasks := open_tasks(app, instance.id):
-        command = commands.CompleteTask(tasks[0], {"note": "ok"})
-        cpu, wall = time.process_time(), time.perf_counter()
-        app.runner.execute(command, actor)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
+    """User + system CPU seconds of the server processes."""
+    return sum(cpu_seconds_of(fields) for pid in pids if (fields := proc_stat(pid)))
 
 
 def main() -> None:
@@ -75,8 +55,7 @@ def main() -> None:
         deploy(app, Path(folder), REFERENCE_KEY, reference_bpmn())
     add_clerks(app, ["li"])
     actor = app.actor("li")
-    for index in range(10):  # warm-up: specs cached, statements compiled and prepared
-        run_case(app, actor, f"WARM-{index}", [], [])
+    bench_engine(app, actor, 0, None)  # its ten warm-up cases: specs cached, SQL prepared
     database = url.rsplit("/", 1)[1]
     with psycopg.connect(f"{PG_SERVER}/postgres") as admin:
         pids = [
@@ -85,11 +64,9 @@ def main() -> None:
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
             )
         ]
-    walls: list[float] = []
     cpus: list[float] = []
     server, mine, began = backend_cpu_s(pids), time.process_time(), time.perf_counter()
-    for index in range(args.instances):
-        run_case(app, actor, f"STEP-{index}", walls, cpus)
+    _, _, walls = bench_engine(app, actor, args.instances, None, warmup=0, step_cpus=cpus)
     server = backend_cpu_s(pids) - server
     mine, elapsed = time.process_time() - mine, time.perf_counter() - began
     steps = len(walls)

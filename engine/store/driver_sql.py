@@ -61,16 +61,6 @@ class DriverStatement:
             cursor.execute(self.sql, self.parameters(params or {}))
         return cursor
 
-    def rowcount_now(self, connection: Connection, params: Parameters) -> int:
-        """Run the statement at once (SQLite) and return the rows it changed; the driver's
-        error comes out as SQLAlchemy's (an IntegrityError, "database is locked"), as from
-        `Connection.execute`."""
-        dbapi = connection.dialect.loaded_dbapi
-        try:
-            return int(self.run(connection.connection.driver_connection, params).rowcount)
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(self.sql, params, exc, dbapi.Error) from exc
-
 
 # per dialect (one process may hold a SQLite and a PostgreSQL database, and one statement
 # object compiles differently for each), per statement object (built once, at import or by a
@@ -104,6 +94,26 @@ def compiled(
     if names not in by_names:
         by_names[names] = _compile(statement, names, connection)
     return by_names[names]
+
+
+def execute(statement: Executable, params: Parameters, connection: Connection) -> Any:
+    """Run (or, in a psycopg pipeline, queue) a write on the driver when it can be, else
+    through SQLAlchemy; the DB-API cursor, whose rowcount is that of all its rows. An error
+    from the driver path is the driver's own (write_batch reads a pipeline's that way)."""
+    direct = compiled(statement, params, connection)
+    if direct is None:
+        return connection.execute(statement, params).context.cursor
+    return direct.run(connection.connection.driver_connection, params)
+
+
+def rowcount(statement: Executable, params: Parameters, connection: Connection) -> int:
+    """Run a write at once (SQLite) and return the rows it changed; a driver error comes out
+    as SQLAlchemy's (an IntegrityError, "database is locked"), as from `Connection.execute`."""
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        return int(execute(statement, params, connection).rowcount)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(str(statement), params, exc, dbapi.Error) from exc
 
 
 def _compile(

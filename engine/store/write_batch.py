@@ -75,12 +75,7 @@ class _Queue:
                             if isinstance(write.statement, str):
                                 driver.execute(write.statement, write.params)
                                 continue
-                            direct = driver_sql.compiled(write.statement, write.params, connection)
-                            if direct is not None:
-                                cursor = direct.run(driver, write.params)
-                            else:
-                                result = connection.execute(write.statement, write.params)
-                                cursor = result.context.cursor
+                            cursor = driver_sql.execute(write.statement, write.params, connection)
                         except (psycopg.Error, DBAPIError) as exc:
                             # an earlier write's error, read while this one was sent: stop
                             # here, so the pipeline ends without an exception in flight
@@ -192,11 +187,7 @@ def write(
     row, else `VersionConflict(fence)` is raised (at once, or when the queue is sent)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        direct = driver_sql.compiled(statement, params, connection)
-        if direct is not None:
-            changed = direct.rowcount_now(connection, params)
-        else:
-            changed = connection.execute(statement, params).rowcount
+        changed = driver_sql.rowcount(statement, params, connection)
         if fence is not None and changed != 1:
             raise VersionConflict(fence)
         return

@@ -1,4 +1,4 @@
-"""A batched write run on the driver directly: compiled by SQLAlchemy once, then sent as SQL.
+"""Hot statements run on the driver directly: compiled by SQLAlchemy once, then sent as SQL.
 
 Going through SQLAlchemy's `Connection.execute` costs more Python per statement (compiled-cache
 lookup, parameter processing, execution context and result set-up) than psycopg spends
@@ -6,13 +6,14 @@ queueing the statement in a pipeline or sqlite3 running it, and a batched write'
 never read (engine/store/write_batch.py). So a batched statement is compiled once per set of
 parameter names, keeping SQLAlchemy's SQL, its bound values and its column types' bind
 processors (JSON serialization, SQLite's dates), and later runs are only those processors and
-the driver's `execute`.
+the driver's `execute`. A command's first read (`first`) goes the same way, its row
+converted by the columns' result processors.
 
 It runs the statement exactly as SQLAlchemy would have, or not at all: a statement whose
 compilation needs more per run (Python-side column defaults, expanding IN lists, escaped
 parameter names, a bound value computed by a callable) goes through SQLAlchemy. So does every
-statement while anyone listens to statements (echo, `before_cursor_execute` listeners: SQL
-logging and tracing), so that they still see all of them.
+statement while anyone listens to statements (echo, `before_cursor_execute` or
+`after_cursor_execute` listeners: SQL logging and tracing), so that they still see all of them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (the result cache's key)
 class DriverStatement:
     """A compiled statement: its SQL in the driver's placeholders (psycopg's `%(name)s`,
     sqlite3's `?` in `order`), the values bound in the statement itself, and the bind
@@ -40,6 +41,7 @@ class DriverStatement:
     bound: Mapping[str, Any]
     processors: Mapping[str, Callable[[Any], Any]]
     order: tuple[str, ...] | None  # positional placeholders: the parameter of each
+    result_types: tuple[Any, ...] = ()  # a read's column types, in order
 
     def parameters(self, given: Mapping[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
         """The values the driver gets, as SQLAlchemy would send them: every processor
@@ -75,7 +77,8 @@ def compiled(
     statement: Executable, params: Parameters, connection: Connection
 ) -> DriverStatement | None:
     """The statement ready to run on the driver, or None when SQLAlchemy must run it."""
-    if connection.engine.echo or connection.dispatch.before_cursor_execute:
+    events = connection.dispatch
+    if connection.engine.echo or events.before_cursor_execute or events.after_cursor_execute:
         return None
     if isinstance(params, Sequence):
         if not params:
@@ -104,6 +107,64 @@ def execute(statement: Executable, params: Parameters, connection: Connection) -
     if direct is None:
         return connection.execute(statement, params).context.cursor
     return direct.run(connection.connection.driver_connection, params)
+
+
+def first(statement: Executable, params: Mapping[str, Any], connection: Connection) -> Any:
+    """A read's first row (a tuple, or None), run on the driver when it can be, its values
+    converted as SQLAlchemy's `Row` would hold them (JSON, SQLite's dates, aware datetimes).
+
+    What runs around a statement in SQLAlchemy runs here too: `before_execute` listeners
+    (write_batch sends queued writes there) and the dialect's `do_execute` listeners
+    (pipelined_begin sends BEGIN with the statement); a driver error comes out wrapped as
+    SQLAlchemy's, the connection invalidated when it was lost, so the runner retries as
+    before. For a command's first read this saves a third of a step's Python
+    (docs/performance.md, "Sunday")."""
+    direct = compiled(statement, params, connection)
+    if direct is None:
+        return connection.execute(statement, params).first()
+    for listener in connection.dispatch.before_execute:
+        listener(connection, statement, (), params, {})
+    values = direct.parameters(params)
+    dbapi = connection.dialect.loaded_dbapi
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for handled in connection.dialect.dispatch.do_execute:
+            if handled(cursor, direct.sql, values, None):
+                break
+        else:
+            cursor.execute(direct.sql, values)
+        row = cursor.fetchone()
+    except dbapi.Error as exc:
+        lost = connection.dialect.is_disconnect(exc, connection.connection, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            direct.sql, values, exc, dbapi.Error, connection_invalidated=lost
+        ) from exc
+    if row is None:
+        return None
+    convert = _result_processors(direct, cursor.description, connection.dialect)
+    return tuple(value if c is None else c(value) for c, value in zip(convert, row, strict=True))
+
+
+# a compiled read's result processors, from the types SQLAlchemy compiled for its columns and
+# the driver's type codes of its first result, as CursorResult finds them
+_results: weakref.WeakKeyDictionary[DriverStatement, tuple[Callable[[Any], Any] | None, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _result_processors(
+    direct: DriverStatement, description: Any, dialect: Dialect
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    found = _results.get(direct)
+    if found is None:
+        found = tuple(
+            column_type._cached_result_processor(dialect, entry[1])
+            for column_type, entry in zip(direct.result_types, description, strict=True)
+        )
+        _results[direct] = found
+    return found
 
 
 def rowcount(statement: Executable, params: Parameters, connection: Connection) -> int:
@@ -148,4 +209,5 @@ def _compile(
     if not names <= set(compiler.bind_names.values()):
         return None  # a value for no parameter of the statement: SQLAlchemy drops it
     order = tuple(compiler.positiontup or ()) if dialect.paramstyle == "qmark" else None
-    return DriverStatement(compiler.string, bound, processors, order)
+    result_types = tuple(entry.type for entry in compiler._result_columns)
+    return DriverStatement(compiler.string, bound, processors, order, result_types)

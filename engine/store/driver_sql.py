@@ -143,7 +143,9 @@ def first(statement: Executable, params: Mapping[str, Any], connection: Connecti
         ) from exc
     if row is None:
         return None
-    convert = _result_processors(direct, cursor.description, connection.dialect)
+    convert = _results.get(direct)
+    if convert is None:  # psycopg builds the description anew each time it is asked
+        convert = _result_processors(direct, cursor.description, connection.dialect)
     return tuple(value if c is None else c(value) for c, value in zip(convert, row, strict=True))
 
 
@@ -157,13 +159,11 @@ _results: weakref.WeakKeyDictionary[DriverStatement, tuple[Callable[[Any], Any] 
 def _result_processors(
     direct: DriverStatement, description: Any, dialect: Dialect
 ) -> tuple[Callable[[Any], Any] | None, ...]:
-    found = _results.get(direct)
-    if found is None:
-        found = tuple(
-            column_type._cached_result_processor(dialect, entry[1])
-            for column_type, entry in zip(direct.result_types, description, strict=True)
-        )
-        _results[direct] = found
+    found = tuple(
+        column_type._cached_result_processor(dialect, entry[1])
+        for column_type, entry in zip(direct.result_types, description, strict=True)
+    )
+    _results[direct] = found
     return found
 
 

@@ -24,6 +24,8 @@ from sqlalchemy import text
 from bench.common import (
     REFERENCE_KEY,
     add_clerks,
+    backend_pids,
+    backends_cpu_s,
     database_url,
     deploy,
     describe_url,
@@ -36,10 +38,27 @@ from bench.common import (
 WARMUP = 30
 
 
-def cpu_ms(call: Callable[[], Any]) -> tuple[float, Any]:
-    began = time.process_time()
-    result = call()
-    return (time.process_time() - began) * 1000, result
+class Meter:
+    """This process's CPU per call, and on PostgreSQL the server backends' CPU summed per kind
+    of call (their /proc figures move in 10 ms ticks: only a sum over many calls means
+    anything)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.server_s: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def cpu_ms(self, name: str, call: Callable[[], Any]) -> tuple[float, Any]:
+        server = backends_cpu_s(self.pids)
+        began = time.process_time()
+        result = call()
+        mine = (time.process_time() - began) * 1000
+        self.server_s[name] = self.server_s.get(name, 0.0) + backends_cpu_s(self.pids) - server
+        self.calls[name] = self.calls.get(name, 0) + 1
+        return mine, result
+
+    def server_ms(self, name: str) -> float | None:
+        return self.server_s[name] / self.calls[name] * 1000 if self.pids else None
 
 
 def main() -> None:
@@ -60,6 +79,7 @@ def main() -> None:
     for _ in range(100):  # a queue of 100 cases; each completion puts the case's next task in it
         app.start(REFERENCE_KEY, clerk, None, {"decision": "accept"}, None)
     ranges = tuple(queries.queue_ranges(clerk))
+    pids = backend_pids(url) if args.db == "postgresql" else []
 
     def bare() -> None:
         with app.database.read_session() as session:
@@ -77,21 +97,26 @@ def main() -> None:
         "completion": [],
     }
     names = list(figures)
+    meter = Meter(pids)
     for round_ in range(args.rounds + WARMUP):
+        if round_ == WARMUP:
+            meter = Meter(pids)  # the server's figures from the measured rounds only
         seen: dict[str, float] = {}
-        seen[names[0]], _ = cpu_ms(bare)
+        seen[names[0]], _ = meter.cpu_ms(names[0], bare)
         if round_ % 2:
-            seen[names[1]], row = cpu_ms(
-                lambda: app.runner.execute(commands.ClaimNextTask(ranges=ranges), clerk)
+            seen[names[1]], row = meter.cpu_ms(
+                names[1], lambda: app.runner.execute(commands.ClaimNextTask(ranges=ranges), clerk)
             )
         else:
-            seen[names[2]], rows = cpu_ms(worklist)
+            seen[names[2]], rows = meter.cpu_ms(names[2], worklist)
             task = next(r for r in rows if r.assignee is None)
-            seen[names[3]], row = cpu_ms(
-                lambda task_id=task.id: app.runner.execute(commands.ClaimTask(task_id), clerk)
+            seen[names[3]], row = meter.cpu_ms(
+                names[3],
+                lambda task_id=task.id: app.runner.execute(commands.ClaimTask(task_id), clerk),
             )
-        seen[names[4]], _ = cpu_ms(
-            lambda task_id=row.id: app.runner.execute(commands.CompleteTask(task_id, {}), clerk)
+        seen[names[4]], _ = meter.cpu_ms(
+            names[4],
+            lambda task_id=row.id: app.runner.execute(commands.CompleteTask(task_id, {}), clerk),
         )
         if round_ >= WARMUP:
             for name, value in seen.items():
@@ -100,7 +125,12 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in figures.items()}
     floor = medians[names[0]]
     for name, value in medians.items():
-        print(f"{name + ':':40} {value:6.2f} ms CPU (median), {value / floor:5.1f}x the baseline")
+        server = meter.server_ms(name)
+        on_server = "" if server is None else f"; server {server:5.2f} ms CPU (mean)"
+        print(
+            f"{name + ':':40} {value:6.2f} ms CPU (median), {value / floor:5.1f}x the baseline"
+            + on_server
+        )
     next_style = medians["claim-next"] + medians["completion"]
     browse_style = medians["worklist read, 50 rows"] + medians["claim"] + medians["completion"]
     print(

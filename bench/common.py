@@ -269,6 +269,23 @@ def cpu_seconds_of(fields: list[str]) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
+def backend_pids(url: str) -> list[int]:
+    """The server processes serving the PostgreSQL database of `url` now (the app's pooled
+    connections), for `backends_cpu_s`."""
+    import psycopg
+
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(f"{PG_SERVER}/postgres") as admin:
+        rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
+        return [row[0] for row in rows]
+
+
+def backends_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of server processes, from /proc (in clock ticks: sum it over
+    many requests, not one)."""
+    return sum(cpu_seconds_of(fields) for pid in pids if (fields := proc_stat(pid)))
+
+
 def load_note() -> str:
     """The load average when a figure was taken: other work on a 2-core box skews it."""
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())

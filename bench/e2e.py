@@ -79,6 +79,23 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+SERVICES = ("postgres", "redis-server")
+
+
+def services_cpu_seconds() -> dict[str, float]:
+    """CPU time of the machine's database and broker, all their processes (a backend that
+    exits within the window takes its time with it: pooled connections stay)."""
+    totals = dict.fromkeys(SERVICES, 0.0)
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name in totals and (fields := proc_stat(entry.name)) is not None:
+            totals[name] += cpu_seconds_of(fields)
+    return totals
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -379,10 +396,12 @@ def main() -> None:
             thread.start()
         time.sleep(max(0.0, measure_from - time.monotonic()))
         cpu_before = {p.pid: cpu_seconds(p.pid) for p in processes.started}
+        services_before = services_cpu_seconds()
         busy_before, total_before = machine_busy()
         client_before = sum(os.times()[:2])
         time.sleep(max(0.0, stop_at - time.monotonic()))
         cpu = {p.pid: cpu_seconds(p.pid) - cpu_before[p.pid] for p in processes.started}
+        services_after = services_cpu_seconds()
         busy_after, total_after = machine_busy()
         client_cpu = sum(os.times()[:2]) - client_before
         for thread in threads:
@@ -437,9 +456,10 @@ def main() -> None:
         f"CPU in the measured window: machine {busy * 100:.0f}% busy (all processes, both "
         f"cores); clients {client_cpu:.1f} s"
     )
-    for process in processes.started:
-        used = cpu[process.pid]
-        name = " ".join(str(a) for a in process.args[1:3])
+    used_by = {" ".join(str(a) for a in p.args[1:3]): cpu[p.pid] for p in processes.started}
+    for name in SERVICES:
+        used_by[f"{name} (all its processes)"] = services_after[name] - services_before[name]
+    for name, used in used_by.items():
         per = used / len(completions) * 1000 if completions else float("nan")
         print(
             f"  {name}: {used:.1f} CPU s = {used / args.duration * 100:.0f}% of one core, "

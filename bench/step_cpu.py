@@ -21,27 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
-
 from bench.common import (
-    PG_SERVER,
     REFERENCE_KEY,
     add_clerks,
-    cpu_seconds_of,
+    backend_pids,
+    backends_cpu_s,
     database_url,
     deploy,
     load_note,
     machine,
     make_app,
-    proc_stat,
     reference_bpmn,
 )
 from bench.persistence import bench_engine
-
-
-def backend_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of the server processes."""
-    return sum(cpu_seconds_of(fields) for pid in pids if (fields := proc_stat(pid)))
 
 
 def main() -> None:
@@ -56,18 +48,11 @@ def main() -> None:
     add_clerks(app, ["li"])
     actor = app.actor("li")
     bench_engine(app, actor, 0, None)  # its ten warm-up cases: specs cached, SQL prepared
-    database = url.rsplit("/", 1)[1]
-    with psycopg.connect(f"{PG_SERVER}/postgres") as admin:
-        pids = [
-            row[0]
-            for row in admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
-            )
-        ]
+    pids = backend_pids(url)
     cpus: list[float] = []
-    server, mine, began = backend_cpu_s(pids), time.process_time(), time.perf_counter()
+    server, mine, began = backends_cpu_s(pids), time.process_time(), time.perf_counter()
     _, _, walls = bench_engine(app, actor, args.instances, None, warmup=0, step_cpus=cpus)
-    server = backend_cpu_s(pids) - server
+    server = backends_cpu_s(pids) - server
     mine, elapsed = time.process_time() - mine, time.perf_counter() - began
     steps = len(walls)
     print(

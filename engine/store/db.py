@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.store import pipelined_begin, pool_liveness, write_batch
+from engine.store import pipelined_begin, pool_liveness, read_only_end, write_batch
 
 WRITE_OPTION = "govflow_write"
 
@@ -50,6 +50,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if kwargs["isolation_level"] == "AUTOCOMMIT":
         pipelined_begin.install(engine)
+        read_only_end.install(engine)
     if not kwargs.get("pool_pre_ping"):
         pool_liveness.install(engine, ping_after_idle_s)
     write_batch.install(engine)

@@ -2,8 +2,9 @@
 have loaded them.
 
 The runner changes a case through its ORM `Instance` (set_committed_value, the unit of work
-for a new case), but loading it through an ORM query costs a fifth of a task command's Python
-(docs/performance.md, "Sunday"); a row read as plain values becomes the same object here.
+for a new case), but the ORM query of a task command's case and task rows was a quarter of the
+command's CPU samples (docs/performance.md, "Saturday afternoon"); read as plain values on the
+driver, the rows become the same objects here.
 """
 
 from __future__ import annotations

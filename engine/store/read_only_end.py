@@ -7,7 +7,7 @@ form with a wrong field, a claim that lost a race, and above all claim-next find
 at the head of the queue held by colleagues. Each such refusal cost the connection all its
 prepared statements; the next commands on it parsed and planned every statement again until
 each had run five times more (bench.e2e: a third of claim-next picks met held tasks, and most
-statements ran unprepared, docs/performance.md "Sunday").
+statements ran unprepared, docs/performance.md "Saturday afternoon").
 
 A transaction with no transaction id has written nothing and holds no row locks
 (`pg_current_xact_id_if_assigned()` is NULL), so its COMMIT and its ROLLBACK are the same to

@@ -131,7 +131,7 @@ def test_on_postgresql_a_task_being_picked_is_skipped_not_waited_for(gf, app):
     pick, params = queries.next_unclaimed_task(queries.queue_ranges(zhou))
     with app.database.write_session() as holding:
         held = holding.execute(pick, params).first()
-        assert held is not None and held[0].id == first
+        assert held is not None and held[0] == first  # the case's id, its first column
         row = app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(wu))), wu)
         assert (row.instance_id, row.assignee) == (second, "wu")
         holding.rollback()

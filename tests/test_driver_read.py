@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from engine.errors import NotFound
-from engine.runtime import commands
+from engine.runtime import commands, queries
 from engine.store import driver_sql, orm_rows
 from engine.store.models import HumanTask, Instance
 from tests.conftest import _is_pg
@@ -112,3 +112,17 @@ def test_a_read_on_a_lost_connection_fails_as_a_lost_connection_does_in_sqlalche
             driver_sql.first(commands._CASE_WITH_TASK, {"task_id": task.id}, connection)
     assert failed.value.connection_invalidated
     assert "terminat" in str(failed.value.orig)
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["pick", "look without locking"])
+def test_claim_nexts_pick_on_the_driver_gives_what_sqlalchemy_reads(gf, locked):
+    case, task = _case_with_a_task(gf)
+    li = gf.clerk("li", "center")
+    statement, params = queries.next_unclaimed_task(queries.queue_ranges(li), locked=locked)
+    with gf.app.database.write_session() as session:
+        connection = session.connection()
+        assert driver_sql.compiled(statement, params, connection) is not None
+        on_driver = driver_sql.first(statement, params, connection)
+        by_sqlalchemy = tuple(connection.execute(statement, params).one())
+    assert on_driver == by_sqlalchemy
+    assert on_driver[0] == case.id and task.id in on_driver

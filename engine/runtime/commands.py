@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -49,6 +50,14 @@ _CASE_WITH_TASK_AND_OPEN_IDS = _CASE_WITH_TASK.add_columns(
 )
 _INSTANCE_END = len(orm_rows.columns(Instance))
 _TASK_END = _INSTANCE_END + len(orm_rows.columns(HumanTask))
+
+
+def _case_and_task(session: Session, found: Sequence[Any]) -> tuple[Instance, HumanTask]:
+    """The case (in the session, as the runner changes it) and the task row (detached, see
+    `_task_row`) from a row of the case's columns followed by the task's."""
+    task = orm_rows.detached(HumanTask, found[_INSTANCE_END:_TASK_END])
+    session.info[_READ_TASK] = task
+    return orm_rows.persistent(session, Instance, found[:_INSTANCE_END]), task
 
 
 def _task_row(session: Session, task_id: str) -> HumanTask:
@@ -129,12 +138,11 @@ class _TaskCommand:
         found = driver_sql.first(statement, {"task_id": self.task_id}, session.connection())
         if found is None:
             raise NotFound(f"no instance {self.instance_id_for(session)}")
-        task = orm_rows.detached(HumanTask, found[_INSTANCE_END:_TASK_END])
-        session.info[_READ_TASK] = task
+        instance, task = _case_and_task(session, found)
         if self.needs_workflow:
             open_ids = set(found[_TASK_END].split(",")) if found[_TASK_END] else set()
             session.info[projections.CASE_TASKS] = projections.CaseTasks(open_ids, task)
-        return orm_rows.persistent(session, Instance, found[:_INSTANCE_END])
+        return instance
 
     def _start(self, ctx: CommandContext) -> HumanTask:
         # Read with the instance row (read_instance), so no claim can fall between the two:
@@ -180,7 +188,7 @@ class ClaimNextTask(ClaimTask):
 
     def read_instance(self, session: Session) -> Instance:
         statement, params = queries.next_unclaimed_task(list(self.ranges))
-        found = session.execute(statement, params).first()
+        found = driver_sql.first(statement, params, session.connection())
         if found is None:
             unlocked, _ = queries.next_unclaimed_task(list(self.ranges), locked=False)
             if session.execute(unlocked, params).first() is not None:
@@ -193,9 +201,9 @@ class ClaimNextTask(ClaimTask):
             raise NotFound(
                 f"no unclaimed task is waiting in your queue (departments: {departments})"
             )
-        self.task_id = found[1].id
-        session.info[_READ_TASK] = found[1]
-        return found[0]
+        instance, task = _case_and_task(session, found)
+        self.task_id = task.id
+        return instance
 
 
 @dataclass

@@ -28,6 +28,7 @@ from engine.runtime import clock, clocks
 from engine.runtime.calendar_ops import provisional_instances
 from engine.runtime.case_helpers import STATUS_NAMES
 from engine.runtime.workcalendar import WorkCalendar
+from engine.store import orm_rows
 from engine.store.models import (
     AuditEvent,
     CaseStatus,
@@ -220,8 +221,9 @@ def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
     heads = (
         (union_all(*parts) if len(parts) > 1 else parts[0]).cte("heads").prefix_with("MATERIALIZED")
     )
+    # the two rows as plain columns, in the order store.orm_rows makes them into objects
     pick = (
-        select(Instance, HumanTask)
+        select(*orm_rows.columns(Instance), *orm_rows.columns(HumanTask))
         .select_from(heads)
         .join(HumanTask, HumanTask.id == heads.c.task_id)
         .join(Instance, Instance.id == HumanTask.instance_id)
@@ -229,7 +231,9 @@ def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
         .order_by(*TASK_ORDER, HumanTask.id)
         .limit(1)
     )
-    return pick.with_for_update(of=HumanTask, skip_locked=True, key_share=True) if locked else pick
+    if not locked:
+        return pick
+    return pick.with_for_update(of=HumanTask.__table__, skip_locked=True, key_share=True)
 
 
 def list_tasks(

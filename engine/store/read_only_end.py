@@ -10,7 +10,7 @@ each had run five times more (bench.e2e: a third of claim-next picks met held ta
 statements ran unprepared, docs/performance.md "Saturday afternoon").
 
 A transaction with no transaction id has written nothing and holds no row locks
-(`pg_current_xact_id_if_assigned()` is NULL), so its COMMIT and its ROLLBACK are the same to
+(`txid_current_if_assigned()` is NULL; PostgreSQL 10 and later), so its COMMIT and its ROLLBACK are the same to
 the database; ending it with COMMIT keeps the prepared statements. Writes the engine had only
 queued (engine/store/write_batch.py) were never sent, and stay unsent. Anything else (a
 transaction that wrote, locked a row, or failed on the server) is rolled back as before.
@@ -25,7 +25,7 @@ from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-WROTE_NOTHING = "SELECT pg_current_xact_id_if_assigned() IS NULL"
+WROTE_NOTHING = "SELECT txid_current_if_assigned() IS NULL"
 
 
 def install(engine: Engine) -> None:

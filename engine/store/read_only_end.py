@@ -10,10 +10,11 @@ each had run five times more (bench.e2e: a third of claim-next picks met held ta
 statements ran unprepared, docs/performance.md "Saturday afternoon").
 
 A transaction with no transaction id has written nothing and holds no row locks
-(`txid_current_if_assigned()` is NULL; PostgreSQL 10 and later), so its COMMIT and its ROLLBACK are the same to
-the database; ending it with COMMIT keeps the prepared statements. Writes the engine had only
-queued (engine/store/write_batch.py) were never sent, and stay unsent. Anything else (a
-transaction that wrote, locked a row, or failed on the server) is rolled back as before.
+(`txid_current_if_assigned()` is NULL; PostgreSQL 10 and later), so its COMMIT and its
+ROLLBACK are the same to the database; ending it with COMMIT keeps the prepared statements.
+Writes the engine had only queued (engine/store/write_batch.py) were never sent, and stay
+unsent. Anything else (a transaction that wrote, locked a row, or failed on the server) is
+rolled back as before.
 """
 
 from __future__ import annotations

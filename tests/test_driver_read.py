@@ -30,19 +30,24 @@ def _case_with_a_task(gf):
     return case, gf.task(case.id, "A")
 
 
-@pytest.mark.parametrize("statement", CASE_READS, ids=["case", "case and open tasks"])
-def test_a_read_on_the_driver_gives_what_sqlalchemy_reads(gf, statement):
-    """JSON with Chinese text and nulls, aware timestamps, NULL columns, the aggregated ids:
-    value for value what `Connection.execute` returns, and the statement does take the
-    driver path (a literal-execute parameter once kept it off)."""
-    case, task = _case_with_a_task(gf)
-    params = {"task_id": task.id}
+def _read_on_the_driver_and_by_sqlalchemy(gf, statement, params):
+    """The row `driver_sql.first` reads, checked to be the row `Connection.execute` reads and
+    to have come the driver's way (a literal-execute parameter once kept a read off it)."""
     with gf.app.database.write_session() as session:
         connection = session.connection()
         assert driver_sql.compiled(statement, params, connection) is not None
         on_driver = driver_sql.first(statement, params, connection)
-        by_sqlalchemy = tuple(connection.execute(statement, params).one())
-    assert on_driver == by_sqlalchemy
+        assert on_driver == tuple(connection.execute(statement, params).one())
+    return on_driver
+
+
+@pytest.mark.parametrize("statement", CASE_READS, ids=["case", "case and open tasks"])
+def test_a_read_on_the_driver_gives_what_sqlalchemy_reads(gf, statement):
+    """JSON with Chinese text and nulls, aware timestamps, NULL columns, the aggregated ids:
+    value for value what `Connection.execute` returns."""
+    case, task = _case_with_a_task(gf)
+    params = {"task_id": task.id}
+    on_driver = _read_on_the_driver_and_by_sqlalchemy(gf, statement, params)
     instance = orm_rows.detached(Instance, on_driver[: len(orm_rows.columns(Instance))])
     assert instance.id == case.id and instance.business_key == "粤-2026-0042"
     assert instance.variables["申请人"] == "张三" and instance.variables["材料"] == ["身份证", None]
@@ -119,10 +124,5 @@ def test_claim_nexts_pick_on_the_driver_gives_what_sqlalchemy_reads(gf, locked):
     case, task = _case_with_a_task(gf)
     li = gf.clerk("li", "center")
     statement, params = queries.next_unclaimed_task(queries.queue_ranges(li), locked=locked)
-    with gf.app.database.write_session() as session:
-        connection = session.connection()
-        assert driver_sql.compiled(statement, params, connection) is not None
-        on_driver = driver_sql.first(statement, params, connection)
-        by_sqlalchemy = tuple(connection.execute(statement, params).one())
-    assert on_driver == by_sqlalchemy
+    on_driver = _read_on_the_driver_and_by_sqlalchemy(gf, statement, params)
     assert on_driver[0] == case.id and task.id in on_driver

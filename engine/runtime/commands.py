@@ -133,7 +133,7 @@ class _TaskCommand:
 
     def read_instance(self, session: Session) -> Instance:
         # The task row comes in the same statement (one round trip, one snapshot: a claim
-        # committed before it shows in both rows); `_task_row` then finds it in the session.
+        # committed before it shows in both rows); `_task_row` then takes it from session.info.
         statement = _CASE_WITH_TASK_AND_OPEN_IDS if self.needs_workflow else _CASE_WITH_TASK
         found = driver_sql.first(statement, {"task_id": self.task_id}, session.connection())
         if found is None:

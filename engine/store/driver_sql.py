@@ -141,11 +141,12 @@ def first(statement: Executable, params: Mapping[str, Any], connection: Connecti
         raise DBAPIError.instance(
             direct.sql, values, exc, dbapi.Error, connection_invalidated=lost
         ) from exc
-    if row is None:
-        return None
     convert = _results.get(direct)
-    if convert is None:  # psycopg builds the description anew each time it is asked
+    if convert is None and row is not None:  # psycopg makes the description anew when asked
         convert = _result_processors(direct, cursor.description, connection.dialect)
+    cursor.close()
+    if row is None or convert is None:
+        return None
     return tuple(value if c is None else c(value) for c, value in zip(convert, row, strict=True))
 
 

@@ -9,10 +9,11 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import update
 
 from engine.errors import NotFound
 from engine.runtime import clock, commands, queries
-from engine.store.models import HumanTask
+from engine.store.models import HumanTask, Instance
 from tests.api_support import ApiHarness
 from tests.conftest import _is_pg
 from tests.test_tasks import QUEUED
@@ -202,3 +203,20 @@ def test_the_0013_upgrade_marks_the_queue_entries_of_claimed_tasks(gf, app):
     assert flags == {held_task: True, gf.task(free, "work").id: False}
     row = app.runner.execute(commands.ClaimNextTask(ranges=tuple(queries.queue_ranges(zhu))), zhu)
     assert row.instance_id == free
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled", "suspended"])
+def test_an_open_task_whose_case_no_longer_runs_is_never_handed_out(gf, app, status):
+    """Cancelling a case closes its tasks and their queue entries, so the test above cannot
+    tell whether the pick looks at the case at all. Here the task row and its queue entry stay
+    open while the case is no longer running (as a projection out of step would leave them):
+    the pick must still skip it."""
+    gf.deploy(QUEUED)
+    clerk = gf.clerk("sun", "amr")
+    case = gf.start("queued", dept="amr", person="", days=1, prio=50).id
+    with app.database.session() as session:
+        session.execute(update(Instance).where(Instance.id == case).values(status=status))
+    ranges = tuple(queries.queue_ranges(clerk))
+    with pytest.raises(NotFound):
+        app.runner.execute(commands.ClaimNextTask(ranges=ranges), clerk)
+    assert gf.open_tasks(case)[0].assignee is None

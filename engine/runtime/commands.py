@@ -10,7 +10,7 @@ from uuid import UUID
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, func, literal_column, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
 from engine.accounts.directory import load_actor
@@ -61,15 +61,11 @@ def _case_and_task(session: Session, found: Sequence[Any]) -> tuple[Instance, Hu
 
 
 def _task_row(session: Session, task_id: str) -> HumanTask:
-    row = session.info.pop(_READ_TASK, None)
-    if row is None or row.id != task_id:
-        row = session.get(HumanTask, task_id)
-        if row is None:
-            raise NotFound(f"no task {task_id}")
-    # Detached: the command writes its change with one UPDATE (_save), not through the unit
-    # of work (a flush costs several times the statement), and the row answers the caller.
-    if object_session(row) is not None:
-        session.expunge(row)
+    """The task row `read_instance` read with the case. Detached: the command writes its
+    change with one UPDATE (_save), not through the unit of work (a flush costs several times
+    the statement), and the row answers the caller."""
+    row: HumanTask = session.info.pop(_READ_TASK)
+    assert row.id == task_id, f"read task {row.id}, command for {task_id}"
     return row
 
 

@@ -115,9 +115,9 @@ def first(statement: Executable, params: Mapping[str, Any], connection: Connecti
 
     What runs around a statement in SQLAlchemy runs here too: `before_execute` listeners
     (write_batch sends queued writes there) and the dialect's `do_execute` listeners
-    (pipelined_begin sends BEGIN with the statement); a driver error comes out wrapped as
-    SQLAlchemy's, the connection invalidated when it was lost, so the runner retries as
-    before. A task command's first read run this way takes 8% off a case's instructions
+    (pipelined_begin sends BEGIN with the statement); a driver error goes through
+    SQLAlchemy's error handling, so a lost connection is invalidated and the runner retries
+    as before. A task command's first read run this way takes 8% off a case's instructions
     (docs/performance.md, "Saturday afternoon")."""
     direct = compiled(statement, params, connection)
     if direct is None:
@@ -125,7 +125,6 @@ def first(statement: Executable, params: Mapping[str, Any], connection: Connecti
     for listener in connection.dispatch.before_execute:
         listener(connection, statement, (), params, {})
     values = direct.parameters(params)
-    dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         for handled in connection.dialect.dispatch.do_execute:
@@ -134,19 +133,17 @@ def first(statement: Executable, params: Mapping[str, Any], connection: Connecti
         else:
             cursor.execute(direct.sql, values)
         row = cursor.fetchone()
-    except dbapi.Error as exc:
-        lost = connection.dialect.is_disconnect(exc, connection.connection, cursor)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            direct.sql, values, exc, dbapi.Error, connection_invalidated=lost
-        ) from exc
+    except connection.dialect.loaded_dbapi.Error as exc:
+        # SQLAlchemy's own handling: wrapped, the cursor closed, a lost connection (and the
+        # pool's older ones) invalidated, handle_error listeners called
+        connection._handle_dbapi_exception(exc, direct.sql, values, cursor, None)
+    if row is None:
+        cursor.close()
+        return None
     convert = _results.get(direct)
-    if convert is None and row is not None:  # psycopg makes the description anew when asked
+    if convert is None:  # psycopg makes the description anew each time it is asked
         convert = _result_processors(direct, cursor.description, connection.dialect)
     cursor.close()
-    if row is None or convert is None:
-        return None
     return tuple(value if c is None else c(value) for c, value in zip(convert, row, strict=True))
 
 

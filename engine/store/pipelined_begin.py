@@ -4,10 +4,11 @@ psycopg opens a transaction by sending BEGIN on its own and waiting for the answ
 sends the first statement: a round trip in every transaction, a third of a task command's
 (docs/performance.md). So the engine runs the driver in autocommit mode (SQLAlchemy's
 AUTOCOMMIT isolation level, which then sends no BEGIN) and this module sends BEGIN in one
-pipeline with the first statement of each transaction. The statements that follow run in
-that transaction; COMMIT and ROLLBACK are sent by psycopg as before, which sends them whenever
-the server is in a transaction. A connection explicitly given `isolation_level="AUTOCOMMIT"`
-(VACUUM, CREATE INDEX CONCURRENTLY) runs without a transaction, as asked.
+pipeline with the first statement of each transaction, in one socket write (one_send.py). The
+statements that follow run in that transaction; COMMIT and ROLLBACK are sent by psycopg as
+before, which sends them whenever the server is in a transaction. A connection explicitly
+given `isolation_level="AUTOCOMMIT"` (VACUUM, CREATE INDEX CONCURRENTLY) runs without a
+transaction, as asked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import psycopg
 from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from engine.store.one_send import one_send
 
 BEGIN = "BEGIN"
 
@@ -49,7 +52,7 @@ def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool
     if isinstance(cursor, psycopg.ServerCursor):  # pipeline mode has no server-side cursors
         cursor.connection.execute(BEGIN)
         return False
-    with cursor.connection.pipeline():
+    with one_send(cursor.connection):
         cursor.connection.execute(BEGIN)
         cursor.execute(statement, parameters)
     return True  # the statement ran; its rows are on the cursor

@@ -3,10 +3,11 @@
 On PostgreSQL each statement costs a network round trip, which on the 2-core reference machine
 is more than the statement's own work (docs/performance.md). The writes of a command whose
 results the command does not use (a task row's new state, the version fence, the projections,
-the audit row) are queued instead and sent together in psycopg's pipeline mode: when any other
-statement is about to run on the connection (a read, an ORM flush) and before the command
-commits. So a queued write always reaches the server before every statement issued after it,
-in the order it was issued; only the waiting is shared.
+the audit row) are queued instead and sent together in psycopg's pipeline mode, in one socket
+write (engine/store/one_send.py): when any other statement is about to run on the connection
+(a read, an ORM flush) and before the command commits. So a queued write always reaches the
+server before every statement issued after it, in the order it was issued; only the waiting
+is shared.
 
 A queued write may carry a fence: it must change exactly one row, or the command gets a
 `VersionConflict` at the next send (and is retried by the runner on fresh state), before any
@@ -34,6 +35,7 @@ from sqlalchemy.sql import Executable
 
 from engine.errors import OutcomeUnknown, VersionConflict
 from engine.store import driver_sql, pipelined_begin
+from engine.store.one_send import one_send
 
 
 @dataclass
@@ -67,7 +69,7 @@ class _Queue:
         try:
             try:
                 begin = pipelined_begin.needs_begin(driver)
-                with driver.pipeline():
+                with one_send(driver):
                     if begin:  # the transaction's first statements (pipelined_begin)
                         driver.execute(pipelined_begin.BEGIN)
                     for write in writes:
@@ -77,8 +79,9 @@ class _Queue:
                                 continue
                             cursor = driver_sql.execute(write.statement, write.params, connection)
                         except (psycopg.Error, DBAPIError) as exc:
-                            # an earlier write's error, read while this one was sent: stop
-                            # here, so the pipeline ends without an exception in flight
+                            # an earlier write's error, read while this one was sent (a
+                            # psycopg without one_send's deferral): stop here, so the
+                            # pipeline ends without an exception in flight
                             failed = exc
                             break
                         if write.fence is not None:

@@ -199,6 +199,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
     import uvicorn
 
     from engine.api.app import create_app
+    from engine.api.http_protocol import GatheredWritesProtocol
 
     app = _ready(ctx)
     dispatcher = Dispatcher(app, make_executor(app))
@@ -212,7 +213,12 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
     try:
         if workers == 1:
             uvicorn.run(
-                create_app(app), host=host, port=port, log_level="info", access_log=access_log
+                create_app(app),
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=access_log,
+                http=GatheredWritesProtocol,
             )
         else:
             os.environ["GOVFLOW_DATABASE_URL"] = app.settings.database_url
@@ -224,6 +230,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
                 port=port,
                 log_level="info",
                 access_log=access_log,
+                http=GatheredWritesProtocol,
             )
     finally:
         scheduler.stop()

@@ -5,16 +5,12 @@ test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from engine.api.app import create_app
@@ -23,6 +19,7 @@ from engine.runtime import clock
 from engine.store.models import Attachment, Instance
 from tests import bpmn as b
 from tests.api_support import PASSWORD, ApiHarness
+from tests.live_server import served
 from tests.test_jobs import drain, service
 
 # alone, after the parallel part: a browser is timing-sensitive on a busy machine
@@ -75,12 +72,6 @@ SHOP = b.doc(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
@@ -101,20 +92,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def site(app: Govflow) -> Iterator[str]:
     """The real application served by uvicorn on a free port, in a thread."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(app)) as base:
+        yield base
 
 
 @pytest.fixture

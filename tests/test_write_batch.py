@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import VersionConflict
@@ -16,6 +16,7 @@ from engine.store import version_fence, write_batch
 from engine.store.db import Database
 from engine.store.models import AuditEvent, Department, Instance, Sequence
 from tests import bpmn as b
+from tests.conftest import _is_pg
 
 COUNTERS = Sequence.__table__
 
@@ -163,9 +164,18 @@ def test_a_fence_the_server_checks_stops_the_commit_sent_with_it(app, gf, caplog
     # a conflict is an ordinary outcome: the batch ends without the driver logging a warning
     assert not [r for r in caplog.records if r.name.startswith("psycopg")]
     assert (gf.instance(case.id).version, gf.instance(case.id).status) == (seen, case.status)
+    updates = text(  # this backend's count, including its earlier transactions' unreported
+        "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relid = 'instances'::regclass"
+    )
     with app.database.write_session() as session:
-        version_fence.advance(session, Instance.__table__, case.id, seen, {}, "not expected")
-    assert gf.instance(case.id).version == seen + 1
+        before = session.execute(updates).scalar_one() if _is_pg() else 0
+        version_fence.advance(
+            session, Instance.__table__, case.id, seen, {"business_key": "BK-7"}, "not expected"
+        )
+        if _is_pg():  # the fence and the changes are one UPDATE: one new version of the row
+            write_batch.send(session)
+            assert session.execute(updates).scalar_one() - before == 1
+    assert (gf.instance(case.id).version, gf.instance(case.id).business_key) == (seen + 1, "BK-7")
 
 
 # --- batched writes run on the driver directly (engine/store/driver_sql.py) ----------------

@@ -11,10 +11,10 @@ is shared.
 
 A queued write may carry a fence: it must change exactly one row, or the command gets a
 `VersionConflict` at the next send (and is retried by the runner on fresh state), before any
-later statement runs and before the commit. A queued server call (`call`) may instead fail in
-the server, which aborts the transaction by itself; a batch holding only such fences can carry
-the command's COMMIT too (`send(session, commit=True)`). The queued statements run on the
-driver directly, compiled once (engine/store/driver_sql.py).
+later statement runs and before the commit. A queued write may instead have its fence checked
+in the server (`failure`), which aborts the transaction by itself; a batch holding only such
+fences can carry the command's COMMIT too (`send(session, commit=True)`). The queued
+statements run on the driver directly, compiled once (engine/store/driver_sql.py).
 
 On SQLite there is no network: a write runs at once (on the driver too) and its fence is
 checked at once.
@@ -40,10 +40,10 @@ from engine.store.one_send import one_send
 
 @dataclass
 class _Write:
-    statement: Executable | str  # a str is SQL the driver runs as written (a server function)
+    statement: Executable
     params: Any
     fence: str | None = None  # the write must change one row (checked after the round trip)
-    failure: tuple[str, str] | None = None  # (SQLSTATE, fence) the server raises instead
+    failure: tuple[str, str] | None = None  # (SQLSTATE, fence): the server checked the fence
 
 
 @dataclass
@@ -74,9 +74,6 @@ class _Queue:
                         driver.execute(pipelined_begin.BEGIN)
                     for write in writes:
                         try:
-                            if isinstance(write.statement, str):
-                                driver.execute(write.statement, write.params)
-                                continue
                             cursor = driver_sql.execute(write.statement, write.params, connection)
                         except (psycopg.Error, DBAPIError) as exc:
                             # an earlier write's error, read while this one was sent (a
@@ -183,27 +180,26 @@ def _enqueue(session: Session, connection: Connection, write: _Write) -> None:
 
 
 def write(
-    session: Session, statement: Executable, params: Any = None, *, fence: str | None = None
+    session: Session,
+    statement: Executable,
+    params: Any = None,
+    *,
+    fence: str | None = None,
+    failure: tuple[str, str] | None = None,
 ) -> None:
     """Run a write whose result the caller does not need: at once on SQLite, with the next
     statement or the commit on PostgreSQL. With `fence`, the write must change exactly one
-    row, else `VersionConflict(fence)` is raised (at once, or when the queue is sent)."""
+    row, else `VersionConflict(fence)` is raised (at once, or when the queue is sent). With
+    `failure` (PostgreSQL: SQLSTATE, fence), that error from the server means the statement's
+    own fence failed, and the command gets `VersionConflict(fence)` when the queue is sent."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
+        assert failure is None, "a fence the server checks is PostgreSQL's"
         changed = driver_sql.rowcount(statement, params, connection)
         if fence is not None and changed != 1:
             raise VersionConflict(fence)
         return
-    _enqueue(session, connection, _Write(statement, params, fence=fence))
-
-
-def call(session: Session, sql: str, params: tuple[Any, ...], *, failure: tuple[str, str]) -> None:
-    """PostgreSQL: queue SQL the driver runs as written (a server function's call), sent with
-    the other writes. `failure` is (SQLSTATE, fence): that error from the server means the
-    call's fence failed, and the command gets `VersionConflict(fence)` when the queue is sent."""
-    connection = session.connection()
-    assert connection.dialect.name == "postgresql", "server calls are for PostgreSQL"
-    _enqueue(session, connection, _Write(sql, params, failure=failure))
+    _enqueue(session, connection, _Write(statement, params, fence=fence, failure=failure))
 
 
 def send(session: Session, *, commit: bool = False) -> None:

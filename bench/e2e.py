@@ -8,6 +8,11 @@ task completions/s, >= 30 instances/s, p99 completion < 100 ms.
 
     .venv/bin/python -m bench.e2e [--clients 8] [--duration 30] [--warmup 5] [--servers 1]
                                   [--workers 1] [--http-workers 1] [--access-log]
+                                  [--http-client lean|httpx]
+
+The clerks share the machine's two cores with what they measure, so by default they speak
+HTTP with the standard library's `http.client` (bench/lean_http.py), which costs a fraction
+of httpx's CPU per request; `--http-client httpx` runs them on httpx as before.
 
 Every process it starts is stopped at the end (and on Ctrl-C); the run is bounded by
 `--duration` (use e.g. `--duration 300` for a longer run). The baseline in the same run is
@@ -50,9 +55,12 @@ from bench.common import (
     summary_ms,
     verdict,
 )
+from bench.lean_http import LeanClient, LeanHTTPError
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
 GOVFLOW = str(Path(sys.executable).with_name("govflow"))
+HTTP_ERRORS = (httpx2.HTTPError, LeanHTTPError)
+Http = LeanClient | httpx2.Client
 START_VARIABLES = {"decision": "accept", "phone": "13912345678", "applicant_name": "张三"}
 
 
@@ -181,21 +189,28 @@ def clerk(
     clients: int,
     figures: Figures,
     style: str,
+    lean: bool,
 ) -> None:
     """One clerk working tasks in the given style until the run ends."""
     rng = random.Random(username)
     work = CLERK_STYLES[style]
     headers = {"Authorization": f"Bearer {token(base, username)}"}
-    with httpx2.Client(base_url=base, headers=headers, timeout=30) as http:
+    with open_http(base, headers, lean) as http:
         while time.monotonic() < stop_at:
             try:
                 work(http, rng, clients, measure_from, figures)
-            except httpx2.HTTPError as exc:
+            except HTTP_ERRORS as exc:
                 figures.errors.append(f"{type(exc).__name__}: {exc}")
 
 
+def open_http(base: str, headers: dict[str, str], lean: bool) -> Http:
+    if lean:
+        return LeanClient(base, headers=headers, timeout=30)
+    return httpx2.Client(base_url=base, headers=headers, timeout=30)
+
+
 def work_next(
-    http: httpx2.Client, rng: random.Random, clients: int, measure_from: float, figures: Figures
+    http: Http, rng: random.Random, clients: int, measure_from: float, figures: Figures
 ) -> None:
     """A counter clerk: press "next" (claim the soonest due task of the queue), complete it;
     start a case when nothing is waiting."""
@@ -213,7 +228,7 @@ def work_next(
     complete(http, claimed.json()["id"], measure_from, figures)
 
 
-def start_case(http: httpx2.Client, measured: bool, figures: Figures) -> None:
+def start_case(http: Http, measured: bool, figures: Figures) -> None:
     began = time.monotonic()
     started = http.post(
         "/api/instances", json={"definition_key": REFERENCE_KEY, "variables": START_VARIABLES}
@@ -224,7 +239,7 @@ def start_case(http: httpx2.Client, measured: bool, figures: Figures) -> None:
         figures.errors.append(f"start {started.status_code}: {started.text[:200]}")
 
 
-def complete(http: httpx2.Client, task_id: str, measure_from: float, figures: Figures) -> None:
+def complete(http: Http, task_id: str, measure_from: float, figures: Figures) -> None:
     began = time.monotonic()
     done = http.post(f"/api/tasks/{task_id}/complete", json={"data": {"note": "ok"}})
     ended = time.monotonic()
@@ -236,7 +251,7 @@ def complete(http: httpx2.Client, task_id: str, measure_from: float, figures: Fi
 
 
 def work_browse(
-    http: httpx2.Client, rng: random.Random, clients: int, measure_from: float, figures: Figures
+    http: Http, rng: random.Random, clients: int, measure_from: float, figures: Figures
 ) -> None:
     """A clerk who reads the queue, picks a task from it and claims it (409 when a colleague
     was quicker); starts a case when the queue holds fewer than two tasks per clerk."""
@@ -268,10 +283,10 @@ def work_browse(
 CLERK_STYLES = {"next": work_next, "browse": work_browse}
 
 
-def baseline(base: str, count: int = 300) -> list[float]:
-    """Bare HTTP round trips to the same server (no database)."""
+def baseline(base: str, lean: bool, count: int = 300) -> list[float]:
+    """Bare HTTP round trips to the same server (no database), on the clerks' client."""
     times = []
-    with httpx2.Client(base_url=base, timeout=30) as http:
+    with open_http(base, {}, lean) as http:
         for _ in range(count):
             began = time.monotonic()
             http.get("/openapi.json").raise_for_status()
@@ -330,11 +345,18 @@ def main() -> None:
         help="next: claim-next then complete (a counter clerk); browse: list the queue, "
         "claim a task from it, complete it",
     )
+    parser.add_argument(
+        "--http-client",
+        choices=("lean", "httpx"),
+        default="lean",
+        help="the clerks' HTTP client: lean (http.client, bench/lean_http.py) or httpx",
+    )
     args = parser.parse_args()
+    lean = args.http_client == "lean"
     print(
         f"bench.e2e on {machine()}; {args.clients} clerk clients, {args.servers} server(s), "
         f"{args.workers} Celery worker(s), {args.duration:.0f} s measured, clerks work the "
-        f"{args.clerk!r} way"
+        f"{args.clerk!r} way on {args.http_client}"
     )
     url = fresh_postgres("bench_e2e")
     app = make_app(url)
@@ -369,7 +391,7 @@ def main() -> None:
             wait_for(f"{bases[-1]}/openapi.json", server)
         for index in range(args.workers):
             processes.spawn(f"worker{index}", "worker", "--queues", "notify", "--concurrency", "2")
-        bare = baseline(bases[0])
+        bare = baseline(bases[0], lean)
 
         figures = [Figures() for _ in clerks]
         now = time.monotonic()
@@ -387,6 +409,7 @@ def main() -> None:
                     args.clients,
                     mine,
                     args.clerk,
+                    lean,
                 ),
                 daemon=True,
             )

@@ -36,3 +36,20 @@ def outside(ctx: JobContext, variables: dict[str, Any]) -> dict[str, Any]:
     if "outside" in OUTAGES:
         raise ConnectionError("the outside system does not answer")
     return {"outside_answered_on": ctx.attempt}
+
+
+SEEN_WHILE_RUNNING: list[Any] = []
+"""What `test.peek` saw of its own job row while it ran: (state, started_at)."""
+
+
+@handler("test.peek", max_attempts=1, backoff_s=1.0, timeout_s=5.0)
+def peek(ctx: JobContext, variables: dict[str, Any]) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from engine.store.models import Job
+
+    with ctx.database.read_session() as session:
+        SEEN_WHILE_RUNNING.append(
+            session.execute(select(Job.state, Job.started_at).where(Job.id == ctx.job_id)).one()
+        )
+    return {"peeked": True}

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from engine.errors import NotFound
 from engine.runtime import commands, queries
 from engine.store import driver_sql, orm_rows
-from engine.store.models import HumanTask, Instance
+from engine.store.models import HumanTask, Instance, Job
 from tests.conftest import _is_pg
 from tests.test_faults import TWO_STEP
 from tests.test_pool_liveness import _kill_pooled_connections
@@ -52,6 +52,25 @@ def test_a_read_on_the_driver_gives_what_sqlalchemy_reads(gf, statement):
     assert instance.id == case.id and instance.business_key == "粤-2026-0042"
     assert instance.variables["申请人"] == "张三" and instance.variables["材料"] == ["身份证", None]
     assert instance.started_at.tzinfo == UTC and instance.ended_at is None
+
+
+def test_a_job_results_read_on_the_driver_gives_what_sqlalchemy_reads(gf):
+    """A job result reads its case, its job and the case's open task ids in one statement on
+    the driver; a result for a job that does not exist is refused as not found."""
+    from engine.jobs import store
+    from engine.runtime import clock
+    from engine.runtime.job_results import _CASE_WITH_JOB, _JOB_END, ApplyJobResult
+    from tests.test_jobs import parallel_with
+
+    gf.deploy(parallel_with("payment.check"))
+    case = gf.start("with_job", fee_amount=0)
+    [lease], _ = store.claim_due(gf.app.database, clock.now(), 10)
+    on_driver = _read_on_the_driver_and_by_sqlalchemy(gf, _CASE_WITH_JOB, {"job_id": lease.job_id})
+    job = orm_rows.detached(Job, on_driver[len(orm_rows.columns(Instance)) : _JOB_END])
+    assert (job.id, job.instance_id, job.state) == (lease.job_id, case.id, "running")
+    assert on_driver[_JOB_END] == gf.task(case.id, "meanwhile").id
+    with pytest.raises(NotFound, match="no job no-such-job"):
+        gf.app.runner.execute(ApplyJobResult("no-such-job", lease.token, "ok"), gf.ops)
 
 
 def test_a_read_that_finds_nothing_gives_none_and_a_command_on_it_is_not_found(gf):

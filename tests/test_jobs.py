@@ -238,6 +238,76 @@ def test_a_result_is_applied_exactly_once(gf, app):
     assert gf.detail(instance.id)["variables"]["fee_status"] == "free"
 
 
+def test_a_job_result_leaves_the_parallel_task_in_the_queue_once_and_opens_the_next(gf, app):
+    """A job result reads the case's open task rows with the case (one statement): the task
+    of the other branch stays in the department's queue, once, and the task after the join
+    opens there; a task the result ends (a terminate end) leaves the queue."""
+    gf.deploy(
+        b.doc(
+            "job_then_task",
+            b.start(),
+            b.par("split"),
+            service("call", "payment.check", "外部服务"),
+            b.user("meanwhile", "并行办理", candidateGroups="amr"),
+            b.par("join"),
+            b.user("after", "办结", candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "split"),
+            b.flow("f1", "split", "call"),
+            b.flow("f2", "split", "meanwhile"),
+            b.flow("f3", "call", "join"),
+            b.flow("f4", "meanwhile", "join"),
+            b.flow("f5", "join", "after"),
+            b.flow("f6", "after", "end"),
+        )
+    )
+    clerk = gf.clerk("li", "amr")
+    instance = gf.start("job_then_task", fee_amount=0)
+    assert drain(app) == 1
+    assert [t.element_id for t in gf.worklist(clerk)] == ["meanwhile"]
+    gf.complete(gf.task(instance.id, "meanwhile").id, clerk)
+    assert [t.element_id for t in gf.worklist(clerk)] == ["after"]
+
+    gf.deploy(
+        b.doc(
+            "job_ends_all",
+            b.start(),
+            b.par("split"),
+            service("call", "payment.check", "外部服务"),
+            b.user("meanwhile", "并行办理", candidateGroups="amr"),
+            '<bpmn:endEvent id="stop"><bpmn:terminateEventDefinition /></bpmn:endEvent>',
+            b.end(),
+            *b.chain("start", "split"),
+            b.flow("f1", "split", "call"),
+            b.flow("f2", "split", "meanwhile"),
+            b.flow("f3", "call", "stop"),
+            b.flow("f4", "meanwhile", "end"),
+        )
+    )
+    ended = gf.start("job_ends_all", fee_amount=0)
+    assert [t.element_id for t in gf.worklist(clerk)] == ["after", "meanwhile"]
+    assert drain(app) == 1
+    assert gf.detail(ended.id)["status"] == "completed"
+    assert [t.element_id for t in gf.worklist(clerk)] == ["after"]
+
+
+def test_a_job_is_stamped_with_its_start_when_its_result_is_applied(gf, app):
+    """Running a job writes nothing before its result: the worker's start time goes into the
+    row with the result, between the lease and the completion."""
+    from tests.job_handlers import SEEN_WHILE_RUNNING
+
+    gf.deploy(_one_service_process("test.peek"))
+    SEEN_WHILE_RUNNING.clear()
+    instance = gf.start("one")
+    leased_before = clock.now()
+    assert drain(app) == 1
+    assert SEEN_WHILE_RUNNING == [("running", None)]
+    [job] = jobs_of(app, instance.id)
+    assert job.state == "completed"
+    assert leased_before <= job.started_at <= job.completed_at
+    assert gf.detail(instance.id)["variables"]["peeked"] is True
+
+
 def test_cancelling_the_case_cancels_its_pending_job(gf, app):
     gf.deploy(parallel_with("payment.check"))
     instance = gf.start("with_job", fee_amount=0)

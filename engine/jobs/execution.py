@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import traceback
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy import bindparam, select
 
 from engine.accounts.actor import Actor
 from engine.errors import GovflowError
@@ -14,6 +16,7 @@ from engine.jobs.outbox import MESSAGE_TOPIC
 from engine.runtime import clock
 from engine.runtime.job_results import ApplyJobResult, RaiseIncident
 from engine.runtime.sandbox import storable_problem
+from engine.store import driver_sql
 from engine.store.models import Instance, Job
 
 if TYPE_CHECKING:
@@ -24,25 +27,46 @@ log = logging.getLogger("govflow.jobs")
 WORKER = Actor("worker", frozenset({"ops"}))
 
 
+# What running a job needs to know, in one read: the lease, the topic and payload, and the
+# case's business key for the handler. A read-only transaction: the start time goes with the
+# result (ApplyJobResult.started_at) instead of a write and a commit of its own.
+_LEASED_JOB = (
+    select(
+        Job.state,
+        Job.lease_owner,
+        Job.instance_id,
+        Job.topic,
+        Job.attempts,
+        Job.payload,
+        Instance.business_key,
+    )
+    .select_from(Job)
+    .outerjoin(Instance, Instance.id == Job.instance_id)
+    .where(Job.id == bindparam("job_id"))
+)
+
+
 def run_job(govflow: Govflow, job_id: str, token: str) -> str:
     """Execute the job if `token` still holds its lease; returns what became of the result."""
-    with govflow.database.session() as session:
-        job = session.get(Job, job_id)
-        if job is None or job.state != "running" or job.lease_owner != token:
-            return "stale lease: not run"
-        instance = session.get(Instance, job.instance_id)
-        job.started_at = clock.now()
-        context = JobContext(
-            job_id=job.id,
-            instance_id=job.instance_id,
-            business_key=instance.business_key if instance else None,
-            topic=job.topic,
-            attempt=job.attempts,
-            database=govflow.database,
-        )
-        variables = dict(job.payload or {})
+    with govflow.database.read_session() as session:
+        found = driver_sql.first(_LEASED_JOB, {"job_id": job_id}, session.connection())
+    if found is None:
+        return "stale lease: not run"
+    state, lease_owner, instance_id, topic, attempts, payload, business_key = found
+    if state != "running" or lease_owner != token:
+        return "stale lease: not run"
+    started_at = clock.now()
+    context = JobContext(
+        job_id=job_id,
+        instance_id=instance_id,
+        business_key=business_key,
+        topic=topic,
+        attempt=attempts,
+        database=govflow.database,
+    )
+    variables = dict(payload or {})
     if context.topic == MESSAGE_TOPIC:
-        return _deliver_message(govflow, job_id, token, variables)
+        return _deliver_message(govflow, job_id, token, variables, started_at)
     spec = lookup(context.topic)
     if spec is None:
         command = ApplyJobResult(
@@ -50,6 +74,7 @@ def run_job(govflow: Govflow, job_id: str, token: str) -> str:
         )
     else:
         command = _call(spec.func, context, variables, job_id, token)
+    command.started_at = started_at
     return str(govflow.runner.execute(command, Actor(f"worker:{context.topic}", WORKER.roles)))
 
 
@@ -83,7 +108,9 @@ def _call(
         return ApplyJobResult(job_id, token, "error", message=f"{type(exc).__name__}: {exc}{at}")
 
 
-def _deliver_message(govflow: Govflow, job_id: str, token: str, job_payload: dict) -> str:
+def _deliver_message(
+    govflow: Govflow, job_id: str, token: str, job_payload: dict, started_at: datetime
+) -> str:
     """Hand a thrown message to the case waiting for it, or start the case it starts."""
     from engine.runtime import messages
 
@@ -100,7 +127,7 @@ def _deliver_message(govflow: Govflow, job_id: str, token: str, job_payload: dic
         now = clock.now()
         if job is None or job.state != "running" or job.lease_owner != token:
             return "ignored: not the current lease"
-        job.lease_owner, job.updated_at = None, now
+        job.lease_owner, job.updated_at, job.started_at = None, now, started_at
         if outcome is not None:
             job.state, job.result, job.completed_at = "completed", outcome, now
             return f"delivered to {outcome['instance_id']}"

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.accounts import permissions
@@ -37,17 +37,9 @@ _CASE_WITH_TASK = (
     .select_from(_INSTANCES.join(_TASKS, _TASKS.c.instance_id == _INSTANCES.c.id))
     .where(_TASKS.c.id == bindparam("task_id"))
 )
-# A command that moves the case on also reads the ids of the case's open task rows (one
-# string, so the case row comes once however many tasks are open), which its projections
-# compare with the tasks ready afterwards (projections.sync_human_tasks).
-_OTHER = _TASKS.alias("other_tasks")
-_CASE_WITH_TASK_AND_OPEN_IDS = _CASE_WITH_TASK.add_columns(
-    # the separator as SQL text: as a parameter, SQLAlchemy renders it into the SQL at every
-    # run (a literal-execute parameter), which keeps the statement off the driver path
-    select(func.aggregate_strings(_OTHER.c.id, literal_column("','")))
-    .where(_OTHER.c.instance_id == _INSTANCES.c.id, _OTHER.c.state == "open")
-    .scalar_subquery()
-)
+# A command that moves the case on also reads the ids of the case's open task rows, which its
+# projections compare with the tasks ready afterwards (projections.sync_human_tasks).
+_CASE_WITH_TASK_AND_OPEN_IDS = _CASE_WITH_TASK.add_columns(projections.open_task_ids_of(_INSTANCES))
 _INSTANCE_END = len(orm_rows.columns(Instance))
 _TASK_END = _INSTANCE_END + len(orm_rows.columns(HumanTask))
 
@@ -136,8 +128,9 @@ class _TaskCommand:
             raise NotFound(f"no instance {self.instance_id_for(session)}")
         instance, task = _case_and_task(session, found)
         if self.needs_workflow:
-            open_ids = set(found[_TASK_END].split(",")) if found[_TASK_END] else set()
-            session.info[projections.CASE_TASKS] = projections.CaseTasks(open_ids, task)
+            session.info[projections.CASE_TASKS] = projections.CaseTasks.from_column(
+                found[_TASK_END], task
+            )
         return instance
 
     def _start(self, ctx: CommandContext) -> HumanTask:

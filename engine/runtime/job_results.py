@@ -7,7 +7,7 @@ out; anything else (a repeat, a late answer from a worker presumed dead) is igno
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,17 +18,38 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.jobs.handlers import policy_for
 from engine.ops.metrics import observe_job
+from engine.runtime import projections
 from engine.runtime.projections import jsonable
 from engine.runtime.runner import CommandContext
-from engine.store.models import Incident, Job
+from engine.store import driver_sql, orm_rows
+from engine.store.models import Incident, Instance, Job
 
 OUTCOMES = ("ok", "business_error", "error")
+
+_INSTANCES = Instance.__table__
+_JOBS = Job.__table__
+# A job result's case and job rows, and the ids of the case's open task rows, in one statement
+# on the driver, made into the ORM objects the runner and `apply` work on: routing by the job,
+# reading the case, the job again (the identity map had let the first Job go) and the task
+# rows were four ORM queries per result.
+_CASE_WITH_JOB = (
+    select(
+        *orm_rows.columns(Instance),
+        *orm_rows.columns(Job),
+        projections.open_task_ids_of(_INSTANCES),
+    )
+    .select_from(_INSTANCES.join(_JOBS, _JOBS.c.instance_id == _INSTANCES.c.id))
+    .where(_JOBS.c.id == bindparam("job_id"))
+)
+_INSTANCE_END = len(orm_rows.columns(Instance))
+_JOB_END = _INSTANCE_END + len(orm_rows.columns(Job))
+_READ_JOB = "govflow_read_job"
 
 
 def _job(session: Session, job_id: str) -> Job:
@@ -67,6 +88,9 @@ class ApplyJobResult:
     output: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None
     message: str = ""
+    # when the worker began the job: written with the result, so running a job costs no
+    # write of its own (a worker that dies mid-job leaves it unset; the lease tells ops)
+    started_at: datetime | None = None
     name = "job_result"
     needs_workflow = True
     allowed_when_suspended = True
@@ -74,6 +98,16 @@ class ApplyJobResult:
 
     def instance_id_for(self, session: Session) -> str:
         return _job(session, self.job_id).instance_id
+
+    def read_instance(self, session: Session) -> Instance:
+        found = driver_sql.first(_CASE_WITH_JOB, {"job_id": self.job_id}, session.connection())
+        if found is None:
+            raise NotFound(f"no job {self.job_id}")
+        # held in session.info: the identity map keeps an unchanged object only while
+        # something else refers to it, and `apply` finds the job there with session.get
+        session.info[_READ_JOB] = orm_rows.persistent(session, Job, found[_INSTANCE_END:_JOB_END])
+        session.info[projections.CASE_TASKS] = projections.CaseTasks.from_column(found[_JOB_END])
+        return orm_rows.persistent(session, Instance, found[:_INSTANCE_END])
 
     def apply(self, ctx: CommandContext) -> str:
         job = _job(ctx.session, self.job_id)
@@ -83,6 +117,8 @@ class ApplyJobResult:
         if job.lease_until is not None and job.lease_until < ctx.now:
             ctx.changed = False
             return "ignored: the lease ran out"
+        if self.started_at is not None:
+            job.started_at = self.started_at
         job.updated_at = ctx.now
         job.lease_owner = None
         if ctx.instance.status in ("completed", "cancelled"):

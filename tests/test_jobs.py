@@ -35,21 +35,26 @@ def error_boundary(id: str, attached: str, error_ref: str) -> str:
     )
 
 
-def parallel_with(topic: str) -> str:
+def parallel_with(topic: str, then: str | None = None) -> str:
+    """A service task beside a user task of amr, joined; with `then`, a user task of amr of
+    that id after the join (process `job_then_task` instead of `with_job`)."""
+    after = [b.user(then, "办结", candidateGroups="amr")] if then else []
+    tail = [b.flow("f5", "join", then), b.flow("f6", then, "end")] if then else []
     return b.doc(
-        "with_job",
+        "job_then_task" if then else "with_job",
         b.start(),
         b.par("split"),
         service("call", topic, "外部服务"),
         b.user("meanwhile", "并行办理", candidateGroups="amr"),
         b.par("join"),
+        *after,
         b.end(),
         *b.chain("start", "split"),
         b.flow("f1", "split", "call"),
         b.flow("f2", "split", "meanwhile"),
         b.flow("f3", "call", "join"),
         b.flow("f4", "meanwhile", "join"),
-        b.flow("f5", "join", "end"),
+        *(tail or [b.flow("f5", "join", "end")]),
     )
 
 
@@ -242,25 +247,7 @@ def test_a_job_result_leaves_the_parallel_task_in_the_queue_once_and_opens_the_n
     """A job result reads the case's open task rows with the case (one statement): the task
     of the other branch stays in the department's queue, once, and the task after the join
     opens there; a task the result ends (a terminate end) leaves the queue."""
-    gf.deploy(
-        b.doc(
-            "job_then_task",
-            b.start(),
-            b.par("split"),
-            service("call", "payment.check", "外部服务"),
-            b.user("meanwhile", "并行办理", candidateGroups="amr"),
-            b.par("join"),
-            b.user("after", "办结", candidateGroups="amr"),
-            b.end(),
-            *b.chain("start", "split"),
-            b.flow("f1", "split", "call"),
-            b.flow("f2", "split", "meanwhile"),
-            b.flow("f3", "call", "join"),
-            b.flow("f4", "meanwhile", "join"),
-            b.flow("f5", "join", "after"),
-            b.flow("f6", "after", "end"),
-        )
-    )
+    gf.deploy(parallel_with("payment.check", then="after"))
     clerk = gf.clerk("li", "amr")
     instance = gf.start("job_then_task", fee_amount=0)
     assert drain(app) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json as _json
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -42,7 +43,11 @@ class LeanHTTPError(Exception):
 
 class LeanClient:
     """One kept-alive HTTP/1.1 connection; a broken connection is opened anew on the next
-    request (the request that saw it break raises LeanHTTPError and is not sent again)."""
+    request (the request that saw it break raises LeanHTTPError and is not sent again).
+    http.client does not notice a server closing an idle connection, so one idle for longer
+    than uvicorn keeps it (5 s) is not reused."""
+
+    IDLE_S = 4.0
 
     def __init__(
         self, base: str, headers: dict[str, str] | None = None, timeout: float = 30
@@ -55,6 +60,7 @@ class LeanClient:
         self._timeout = timeout
         self._headers = {"Accept": "application/json", **(headers or {})}
         self._connection: http.client.HTTPConnection | None = None
+        self._used = 0.0
 
     def __enter__(self) -> LeanClient:
         return self
@@ -75,6 +81,8 @@ class LeanClient:
         return self._request("POST", path, body)
 
     def _request(self, method: str, path: str, body: bytes | None) -> Answer:
+        if self._connection is not None and time.monotonic() - self._used > self.IDLE_S:
+            self.close()
         if self._connection is None:
             self._connection = http.client.HTTPConnection(
                 self._host, self._port, timeout=self._timeout
@@ -93,4 +101,5 @@ class LeanClient:
             raise LeanHTTPError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         if response.will_close:
             self.close()
+        self._used = time.monotonic()
         return answer

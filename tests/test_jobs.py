@@ -249,11 +249,19 @@ def test_a_job_result_leaves_the_parallel_task_in_the_queue_once_and_opens_the_n
     opens there; a task the result ends (a terminate end) leaves the queue."""
     gf.deploy(parallel_with("payment.check", then="after"))
     clerk = gf.clerk("li", "amr")
-    instance = gf.start("job_then_task", fee_amount=0)
+    waiting = gf.start("job_then_task", fee_amount=0)
     assert drain(app) == 1
     assert [t.element_id for t in gf.worklist(clerk)] == ["meanwhile"]
-    gf.complete(gf.task(instance.id, "meanwhile").id, clerk)
-    assert [t.element_id for t in gf.worklist(clerk)] == ["after"]
+    gf.complete(gf.task(waiting.id, "meanwhile").id, clerk)  # the join opens "after"
+    [after] = gf.worklist(clerk)
+    gf.complete(after.id, clerk)
+    assert gf.worklist(clerk) == []
+    # the job's result is the last to reach the join: it opens "after" itself
+    last = gf.start("job_then_task", fee_amount=0)
+    gf.complete(gf.task(last.id, "meanwhile").id, clerk)
+    assert gf.worklist(clerk) == []
+    assert drain(app) == 1
+    assert [(t.element_id, t.instance_id) for t in gf.worklist(clerk)] == [("after", last.id)]
 
     gf.deploy(
         b.doc(

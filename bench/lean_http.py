@@ -1,7 +1,7 @@
 """A small keep-alive JSON client for the benchmark's clerks, on the standard library.
 
 bench.e2e's clerks run on the same two cores as the server they measure, so every CPU
-millisecond the load generator spends is taken from the server. httpx spent about 1 ms of
+millisecond the load generator spends is taken from the server. httpx spent about 0.9 ms of
 CPU per completed task (two requests) in bench.e2e; `http.client` on one kept-alive
 connection does the same requests for a fraction of that (docs/performance.md, "Sunday").
 It speaks only what the clerks need: GET and POST with a JSON body, a JSON answer.

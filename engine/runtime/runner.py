@@ -365,8 +365,9 @@ class Runner:
             started_at=clock.now(),
             updated_at=clock.now(),
         )
+        # written with its first document by the flush in _finish: one INSERT, not an INSERT
+        # of an empty case and an UPDATE
         session.add(instance)
-        session.flush()
         ctx = CommandContext(self.services, session, instance, actor)
         workflow = BpmnWorkflow(
             loaded.spec, loaded.subprocess_specs, script_engine=self.services.script_engine

@@ -220,3 +220,25 @@ def test_an_open_task_whose_case_no_longer_runs_is_never_handed_out(gf, app, sta
     with pytest.raises(NotFound):
         app.runner.execute(commands.ClaimNextTask(ranges=ranges), clerk)
     assert gf.open_tasks(case)[0].assignee is None
+
+
+def test_a_task_waiting_behind_a_long_run_of_suspended_cases_is_handed_out(gf, app):
+    """The pick looks at the head of the queue a bounded number of entries at a time; entries
+    of suspended cases must not fill that window, or a clerk would hear "nothing waits" while
+    a case waits behind them."""
+    api = ApiHarness(app)
+    api.user("li", ["clerk"], ["amr"])
+    api.user("ops2", ["ops"])
+    gf.deploy(QUEUED)
+    halted = [
+        gf.start("queued", dept="amr", person="", days=1, prio=50).id
+        for _ in range(queries.NEXT_TASK_LOOKAHEAD + 1)
+    ]
+    for case in halted:
+        assert api.post(f"/api/instances/{case}/suspend", "ops2", json={}).status_code == 200
+    waiting = gf.start("queued", dept="amr", person="", days=3, prio=50).id
+
+    taken = api.post("/api/tasks/claim-next", "li")
+
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["id"] == gf.task(waiting, "work").id

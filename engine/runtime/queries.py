@@ -12,11 +12,13 @@ from typing import Any
 from sqlalchemy import (
     and_,
     bindparam,
+    case,
     exists,
     false,
     literal_column,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -194,10 +196,15 @@ def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
     # per entry as the walk of `ix_task_candidates_queue` meets it, and the walk stops after
     # NEXT_TASK_LOOKAHEAD entries. Written as a join (or EXISTS), the planner may hash every
     # unclaimed task instead, on an estimate: 650 ms for a department of 38,000 open tasks.
+    # The checks are in the select list, not the WHERE: there they would let a partial index
+    # of open tasks serve the lookup, and on a table never analyzed PostgreSQL takes it and
+    # walks every open task for each entry (1,141 buffers for 8 entries of a queue of 100,
+    # 24 by the primary key; docs/performance.md, "Sunday, an Intel Xeon").
     handed_out = (
-        select(HumanTask.id)
+        select(case((live, HumanTask.id)))
+        .select_from(HumanTask)
         .join(Instance, Instance.id == HumanTask.instance_id)
-        .where(HumanTask.id == TaskCandidate.task_id, live)
+        .where(HumanTask.id == TaskCandidate.task_id)
         .scalar_subquery()
     )
     parts = []
@@ -221,13 +228,17 @@ def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
     heads = (
         (union_all(*parts) if len(parts) > 1 else parts[0]).cte("heads").prefix_with("MATERIALIZED")
     )
-    # the two rows as plain columns, in the order store.orm_rows makes them into objects
+    # The two rows as plain columns, in the order store.orm_rows makes them into objects. The
+    # checks are asked again here, as the lock's recheck of a row a colleague just changed
+    # needs them; written as one CASE, PostgreSQL cannot take them for the predicate of the
+    # partial index of unclaimed tasks, which it would walk whole for the few heads (the
+    # unclaimed tasks of every department) on a table never analyzed.
     pick = (
         select(*orm_rows.columns(Instance), *orm_rows.columns(HumanTask))
         .select_from(heads)
         .join(HumanTask, HumanTask.id == heads.c.task_id)
         .join(Instance, Instance.id == HumanTask.instance_id)
-        .where(live)
+        .where(case((live, true()), else_=false()))
         .order_by(*TASK_ORDER, HumanTask.id)
         .limit(1)
     )

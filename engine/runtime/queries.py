@@ -141,6 +141,14 @@ def _queue_heads(
     return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
+def _only_checked(condition: Any) -> Any:
+    """`condition` written as a CASE: PostgreSQL then cannot take it for the condition of an
+    index on the task's state, and finds the rows by the keys the query gives it. On a table
+    never analyzed (autovacuum off, or not yet run) it would walk every open task instead,
+    and look for each in the queue heads (docs/performance.md, "Sunday, an Intel Xeon")."""
+    return case((condition, true()), else_=false())
+
+
 def queue_ranges(actor: Actor, group: str | None = None) -> list[tuple[str, str]]:
     """The candidate entries (kind, value) that make up an actor's queue: each of their
     departments and their own name, or one department when `group` names it (their own, or
@@ -230,15 +238,14 @@ def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
     )
     # The two rows as plain columns, in the order store.orm_rows makes them into objects. The
     # checks are asked again here, as the lock's recheck of a row a colleague just changed
-    # needs them; written as one CASE, PostgreSQL cannot take them for the predicate of the
-    # partial index of unclaimed tasks, which it would walk whole for the few heads (the
-    # unclaimed tasks of every department) on a table never analyzed.
+    # needs them, but only checked: the partial index of unclaimed tasks would serve them,
+    # walked whole (the unclaimed tasks of every department) for the few heads.
     pick = (
         select(*orm_rows.columns(Instance), *orm_rows.columns(HumanTask))
         .select_from(heads)
         .join(HumanTask, HumanTask.id == heads.c.task_id)
         .join(Instance, Instance.id == HumanTask.instance_id)
-        .where(case((live, true()), else_=false()))
+        .where(_only_checked(live))
         .order_by(*TASK_ORDER, HumanTask.id)
         .limit(1)
     )
@@ -266,16 +273,18 @@ def list_tasks(
         raise InvalidInput(f"state must be one of {', '.join(TASK_STATES)}")
     limit = max(1, min(limit, 1000))
     query = select(HumanTask)
-    if state != "any":
+    from_queue_heads = scope == "group" and state == "open" and not q
+    if state != "any" and not from_queue_heads:
         query = query.where(HumanTask.state == state)
     if scope == "mine":
         query = query.where(HumanTask.assignee == actor.username)
     elif scope == "group":
         ranges = queue_ranges(actor, group)
-        if state == "open" and not q:
-            # Candidate rows exist only for open tasks and carry the sort keys.
+        if from_queue_heads:
+            # Candidate rows exist only for open tasks and carry the sort keys: the heads'
+            # rows are found by their primary key, the state only checked.
             heads = _queue_heads(ranges, limit, overdue, due_soon_until)
-            query = query.where(HumanTask.id.in_(heads))
+            query = query.where(HumanTask.id.in_(heads), _only_checked(HumanTask.state == state))
         else:
             candidate = or_(
                 *(and_(TaskCandidate.kind == k, TaskCandidate.value == v) for k, v in ranges)

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from engine.errors import NotFound
 from engine.runtime import clock, commands, queries
@@ -242,3 +242,49 @@ def test_a_task_waiting_behind_a_long_run_of_suspended_cases_is_handed_out(gf, a
 
     assert taken.status_code == 200, taken.text
     assert taken.json()["id"] == gf.task(waiting, "work").id
+
+
+# The indexes that serve "open", "unclaimed" by walking every open task of every department.
+_WALKS_OPEN_TASKS = ("ix_human_tasks_open_instance", "ix_human_tasks_unclaimed_due")
+
+
+def _plan(session, statement, params=None) -> str:
+    compiled = statement.compile(dialect=session.bind.dialect)
+    values = {**compiled.params, **(params or {})}
+    rows = session.connection().exec_driver_sql("EXPLAIN " + str(compiled), values)
+    return "\n".join(row[0] for row in rows)
+
+
+def test_on_postgresql_the_pick_and_the_worklist_find_tasks_by_key_without_statistics(gf, app):
+    """Whether or not PostgreSQL has analyzed the tables (autovacuum may be off), the next-task
+    pick and a department's worklist reach each task of the queue's head by its key: a plan
+    that walks the open tasks costs a queue of 100 ten times the buffers, and grows with every
+    department's backlog."""
+    if not _is_pg():
+        pytest.skip("query plans are PostgreSQL's")
+    gf.deploy(QUEUED)
+    clerk = gf.clerk("zhou", "amr")
+    for _ in range(40):
+        gf.start("queued", dept="amr", person="", days=2, prio=50)
+    captured: list[tuple[str, dict]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
+        captured.append((statement, parameters))
+
+    with app.database.read_session() as session:
+        statement, params = queries.next_unclaimed_task(list(queries.queue_ranges(clerk)))
+        pick = _plan(session, statement, params)
+        event.listen(app.database.engine, "before_cursor_execute", seen)
+        try:
+            assert len(queries.list_tasks(session, clerk, "group", limit=50)) == 40
+        finally:
+            event.remove(app.database.engine, "before_cursor_execute", seen)
+        sql, values = captured[-1]
+        worklist = "\n".join(
+            row[0] for row in session.connection().exec_driver_sql("EXPLAIN " + sql, values)
+        )
+
+    for plan in (pick, worklist):
+        assert "human_tasks" in plan
+        assert not [index for index in _WALKS_OPEN_TASKS if index in plan], plan
+    assert "ix_human_tasks_state_due" not in worklist, worklist

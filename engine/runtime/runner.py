@@ -366,7 +366,8 @@ class Runner:
             updated_at=clock.now(),
         )
         # written with its first document by the flush in _finish: one INSERT, not an INSERT
-        # of an empty case and an UPDATE
+        # of an empty case and an UPDATE (unless something flushes earlier: a start script
+        # drawing the day's first case number opens a savepoint, which flushes)
         session.add(instance)
         ctx = CommandContext(self.services, session, instance, actor)
         workflow = BpmnWorkflow(

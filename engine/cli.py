@@ -40,7 +40,7 @@ from engine.runtime import (
     workcalendar,
 )
 from engine.runtime.scheduler import Scheduler
-from engine.store import schema
+from engine.store import schema, statistics
 from engine.store.models import Instance
 
 
@@ -160,6 +160,24 @@ def db_current(ctx: click.Context) -> None:
     click.echo(schema.current_revision(_app(ctx).database) or "empty")
 
 
+@db_group.command("check")
+@click.pass_context
+@handled
+def db_check(ctx: click.Context) -> None:
+    """Check that the database keeps the statistics its query plans need (exit status 1 and
+    what to do when it does not)."""
+    database = _app(ctx).database
+    if database.dialect != "postgresql":
+        click.echo(f"ok: nothing to check on {database.dialect}")
+        return
+    problems = statistics.autovacuum_problems(database)
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("ok: autovacuum keeps the planner's statistics fresh")
+
+
 @main.command("demo-seed")
 @click.pass_context
 @handled
@@ -202,6 +220,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
     from engine.api.http_protocol import GatheredWritesProtocol
 
     app = _ready(ctx)
+    for problem in statistics.autovacuum_problems(app.database):
+        click.echo(f"warning: {problem}", err=True)
     dispatcher = Dispatcher(app, make_executor(app))
     dispatcher.start()
     scheduler = Scheduler(app)

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from engine.cli import main
+from engine.store import statistics
+from tests.conftest import _is_pg
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -298,3 +301,32 @@ def test_serve_with_two_worker_processes_answers_from_both_without_access_log(
     text = log.read_text()
     assert "GET /api/me" not in text
     assert "Started server process" in text
+
+
+def test_db_check_says_when_autovacuum_will_not_keep_the_planner_statistics(cli, app):
+    if not _is_pg():
+        code, out, _ = cli("db", "check")
+        assert (code, out.strip()) == (0, "ok: nothing to check on sqlite")
+        return
+    with app.database.engine.connect() as connection:
+        server_on = connection.execute(text("SHOW autovacuum")).scalar() == "on"
+    if server_on:
+        code, out, _ = cli("db", "check")
+        assert (code, out.strip()) == (0, "ok: autovacuum keeps the planner's statistics fresh")
+    with app.database.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE human_tasks SET (autovacuum_enabled = off)"))
+    try:
+        code, _, err = cli("db", "check")
+    finally:
+        with app.database.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE human_tasks RESET (autovacuum_enabled)"))
+    assert code == 1
+    assert "human_tasks" in err if server_on else "off for the whole server" in err
+    assert "ANALYZE" in err
+
+
+def test_a_table_whose_autovacuum_is_switched_off_is_told_apart_from_other_options():
+    assert statistics._disabled_on_table(["autovacuum_enabled=off"])
+    assert statistics._disabled_on_table(["fillfactor=90", "autovacuum_enabled=FALSE"])
+    assert not statistics._disabled_on_table(["autovacuum_enabled=true", "fillfactor=90"])
+    assert not statistics._disabled_on_table(None)

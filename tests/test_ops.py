@@ -151,6 +151,8 @@ def test_every_stuck_reason_is_found_with_since_and_action(gf, app, api, databas
             frozen.set(datetime(2026, 11, 4, 1, 0, tzinfo=UTC))
             found = stuck(api)
             assert found["message_wait"] == {"no_progress"}
+            # a timer long past due that never fired is no progress to come either
+            assert found["timer_wait"] == {"timer_not_fired", "no_progress"}
             api.tokens.clear()
             [entry] = [
                 e
@@ -272,6 +274,33 @@ def test_a_case_in_error_is_one_entry_with_all_its_open_incidents(gf, app, api):
         # the two incidents are one cause: a limit of 2 still reaches the task
         limited = api.get("/api/ops/stuck", "ops1", params={"limit": "2"}).json()
         assert [e["reason"] for e in limited] == ["instance_error", "task_unclaimed_overdue"]
+
+
+def test_a_case_in_error_is_dated_from_its_oldest_open_incident_not_a_resolved_one(gf, app, api):
+    """A case that failed, was put right and failed again: its earlier, resolved incident
+    neither hides the open one nor dates the entry."""
+    gf.deploy(DIVIDE, "divide.bpmn")
+    frozen = clock.FrozenClock(MONDAY_9)
+    with clock.use_clock(frozen):
+        failed = gf.start("divide", divisor=0).id
+        with app.database.session() as session:
+            [open_one] = session.scalars(select(Incident).where(Incident.instance_id == failed))
+            open_id = open_one.id
+            session.add(
+                Incident(
+                    instance_id=failed,
+                    element_id="calc",
+                    kind="failed",
+                    message="an earlier fault, retried",
+                    created_at=MONDAY_9 - timedelta(days=1),
+                    resolved_at=MONDAY_9 - timedelta(hours=20),
+                )
+            )
+        frozen.advance(timedelta(minutes=10))
+        api.tokens.clear()
+        [entry] = api.get("/api/ops/stuck", "ops1", params={"reason": "instance_error"}).json()
+    assert (entry["instance_id"], entry["refs"]["incident_ids"]) == (failed, [open_id])
+    assert entry["since"].startswith("2026-11-02T01:00")
 
 
 def test_edit_variables_then_retry_incidents_in_bulk(gf, app, api):

@@ -49,6 +49,7 @@ from engine.store.models import (
     MessageSubscription,
     Timer,
 )
+from engine.store.unindexed import only_checked
 
 LIVE = ("running", "waiting", "error")
 REASONS = (
@@ -203,10 +204,11 @@ def _branches(wanted: tuple[str, ...]) -> list[tuple[Any, dict[str, Any], Any, t
         # one row per case: its oldest open incident that is not a job's; `others` says
         # whether the case has more, to be read after the statement
         other = aliased(Incident)
+        # the case's other incidents are found by its id; the rest only checked, or the
+        # index of open incidents serves it, walked whole per incident with no statistics
         same_case = and_(
             other.instance_id == Incident.instance_id,
-            other.resolved_at.is_(None),
-            other.kind != "job",
+            only_checked(and_(other.resolved_at.is_(None), other.kind != "job")),
         )
         older = (other.created_at < Incident.created_at) | and_(
             other.created_at == Incident.created_at, other.id < Incident.id
@@ -300,8 +302,7 @@ def _branches(wanted: tuple[str, ...]) -> list[tuple[Any, dict[str, Any], Any, t
                     ),
                     ~exists().where(
                         Timer.instance_id == Instance.id,
-                        Timer.state == "waiting",
-                        Timer.due_at >= NOW,
+                        only_checked(and_(Timer.state == "waiting", Timer.due_at >= NOW)),
                     ),
                 ),
                 ("running", "waiting"),

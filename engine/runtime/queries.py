@@ -18,7 +18,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -41,6 +40,7 @@ from engine.store.models import (
     SlaClock,
     TaskCandidate,
 )
+from engine.store.unindexed import only_checked
 
 TASK_SCOPES = ("mine", "group", "all")
 TASK_STATES = ("open", "completed", "cancelled", "any")
@@ -141,14 +141,6 @@ def _queue_heads(
     return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
-def _only_checked(condition: Any) -> Any:
-    """`condition` written as a CASE: PostgreSQL then cannot take it for the condition of an
-    index on the task's state, and finds the rows by the keys the query gives it. On a table
-    never analyzed (autovacuum off, or not yet run) it would walk every open task instead,
-    and look for each in the queue heads (docs/performance.md, "Sunday, an Intel Xeon")."""
-    return case((condition, true()), else_=false())
-
-
 def queue_ranges(actor: Actor, group: str | None = None) -> list[tuple[str, str]]:
     """The candidate entries (kind, value) that make up an actor's queue: each of their
     departments and their own name, or one department when `group` names it (their own, or
@@ -245,7 +237,7 @@ def _next_unclaimed_statement(range_count: int, locked: bool) -> Any:
         .select_from(heads)
         .join(HumanTask, HumanTask.id == heads.c.task_id)
         .join(Instance, Instance.id == HumanTask.instance_id)
-        .where(_only_checked(live))
+        .where(only_checked(live))
         .order_by(*TASK_ORDER, HumanTask.id)
         .limit(1)
     )
@@ -284,7 +276,7 @@ def list_tasks(
             # Candidate rows exist only for open tasks and carry the sort keys: the heads'
             # rows are found by their primary key, the state only checked.
             heads = _queue_heads(ranges, limit, overdue, due_soon_until)
-            query = query.where(HumanTask.id.in_(heads), _only_checked(HumanTask.state == state))
+            query = query.where(HumanTask.id.in_(heads), only_checked(HumanTask.state == state))
         else:
             candidate = or_(
                 *(and_(TaskCandidate.kind == k, TaskCandidate.value == v) for k, v in ranges)

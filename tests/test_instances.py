@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 
 from engine.errors import Conflict, Forbidden, NotFound
-from engine.runtime import commands
+from engine.runtime import commands, queries
 from tests import bpmn as b
+from tests.conftest import _is_pg
 
 SIMPLE = b.doc(
     "simple",
@@ -153,3 +157,32 @@ def test_a_case_waiting_only_for_a_timer_is_waiting_and_its_timer_is_recorded(gf
     assert [(t.element_id, t.state, t.due_at) for t in timers] == [
         ("wait", "waiting", moment + timedelta(hours=2))
     ]
+
+
+def test_on_postgresql_a_business_key_search_reads_its_cases_from_the_key_index(gf, app):
+    """Whatever PostgreSQL's statistics, a search by business key finds its cases through
+    the key's index, already newest first, instead of walking every case newest first."""
+    if not _is_pg():
+        pytest.skip("query plans are PostgreSQL's")
+    gf.deploy(SIMPLE)
+    for number in range(40):
+        gf.start("simple", business_key=f"BK-{number % 4}", free=True)
+    ops = gf.user("ops9", ["ops"])
+    captured: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        captured.append((statement, parameters))
+
+    with app.database.read_session() as session:
+        event.listen(app.database.engine, "before_cursor_execute", seen)
+        try:
+            rows, _ = queries.list_instances(session, ops, business_key="BK-2")
+        finally:
+            event.remove(app.database.engine, "before_cursor_execute", seen)
+        sql, values = captured[-1]
+        plan = "\n".join(
+            row[0] for row in session.connection().exec_driver_sql("EXPLAIN " + sql, values)
+        )
+    assert len(rows) == 10
+    assert [r.started_at for r in rows] == sorted((r.started_at for r in rows), reverse=True)
+    assert "ix_instances_business_key_started" in plan, plan

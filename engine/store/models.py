@@ -153,7 +153,13 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         Index("ix_instances_status_definition", "status", "definition_key"),
-        Index("ix_instances_business_key", "business_key"),
+        # a business-key search's page, newest first, in one walk (migration 0015)
+        Index(
+            "ix_instances_business_key_started",
+            "business_key",
+            text("started_at DESC"),
+            text("id DESC"),
+        ),
         Index("ix_instances_ended_at", "ended_at"),
         Index("ix_instances_started", text("started_at DESC"), text("id DESC")),
         Index(

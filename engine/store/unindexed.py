@@ -16,5 +16,6 @@ from sqlalchemy import case, false, true
 
 
 def only_checked(condition: Any) -> Any:
-    """`condition`, checked on each row but never used to find rows."""
+    """`condition`, checked on each row but never used to find rows. Use it as a condition
+    as it is: NOT of it is true where the condition is NULL, NOT of a NULL condition is not."""
     return case((condition, true()), else_=false())

@@ -9,13 +9,14 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from engine.errors import NotFound
 from engine.runtime import clock, commands, queries
 from engine.store.models import HumanTask, Instance
 from tests.api_support import ApiHarness
 from tests.conftest import _is_pg
+from tests.plans import plan_of_call, plan_of_statement
 from tests.test_tasks import QUEUED
 
 
@@ -248,13 +249,6 @@ def test_a_task_waiting_behind_a_long_run_of_suspended_cases_is_handed_out(gf, a
 _WALKS_OPEN_TASKS = ("ix_human_tasks_open_instance", "ix_human_tasks_unclaimed_due")
 
 
-def _plan(session, statement, params=None) -> str:
-    compiled = statement.compile(dialect=session.bind.dialect)
-    values = {**compiled.params, **(params or {})}
-    rows = session.connection().exec_driver_sql("EXPLAIN " + str(compiled), values)
-    return "\n".join(row[0] for row in rows)
-
-
 def test_on_postgresql_the_pick_and_the_worklist_find_tasks_by_key_without_statistics(gf, app):
     """Whether or not PostgreSQL has analyzed the tables (autovacuum may be off), the next-task
     pick and a department's worklist reach each task of the queue's head by its key: a plan
@@ -266,24 +260,15 @@ def test_on_postgresql_the_pick_and_the_worklist_find_tasks_by_key_without_stati
     clerk = gf.clerk("zhou", "amr")
     for _ in range(40):
         gf.start("queued", dept="amr", person="", days=2, prio=50)
-    captured: list[tuple[str, dict]] = []
-
-    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
-        captured.append((statement, parameters))
-
     with app.database.read_session() as session:
         statement, params = queries.next_unclaimed_task(list(queries.queue_ranges(clerk)))
-        pick = _plan(session, statement, params)
-        event.listen(app.database.engine, "before_cursor_execute", seen)
-        try:
-            assert len(queries.list_tasks(session, clerk, "group", limit=50)) == 40
-        finally:
-            event.remove(app.database.engine, "before_cursor_execute", seen)
-        sql, values = captured[-1]
-        worklist = "\n".join(
-            row[0] for row in session.connection().exec_driver_sql("EXPLAIN " + sql, values)
+        pick = plan_of_statement(session, statement, params)
+        rows, worklist = plan_of_call(
+            session,
+            app.database.engine,
+            lambda: queries.list_tasks(session, clerk, "group", limit=50),
         )
-
+    assert len(rows) == 40
     for plan in (pick, worklist):
         assert "human_tasks" in plan
         assert not [index for index in _WALKS_OPEN_TASKS if index in plan], plan

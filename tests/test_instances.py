@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import event
 
 from engine.errors import Conflict, Forbidden, NotFound
 from engine.runtime import commands, queries
 from tests import bpmn as b
 from tests.conftest import _is_pg
+from tests.plans import plan_of_call
 
 SIMPLE = b.doc(
     "simple",
@@ -168,22 +166,13 @@ def test_on_postgresql_a_business_key_search_reads_its_cases_from_the_key_index(
     for number in range(40):
         gf.start("simple", business_key=f"BK-{number % 4}", free=True)
     ops = gf.user("ops9", ["ops"])
-    captured: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        captured.append((statement, parameters))
-
     with app.database.read_session() as session:
-        event.listen(app.database.engine, "before_cursor_execute", seen)
-        try:
-            rows, _ = queries.list_instances(session, ops, business_key="BK-2")
-        finally:
-            event.remove(app.database.engine, "before_cursor_execute", seen)
-        sql, values = captured[-1]
         # a table of 40 rows, if autovacuum analyzed it meanwhile, is cheapest read whole
         session.connection().exec_driver_sql("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(
-            row[0] for row in session.connection().exec_driver_sql("EXPLAIN " + sql, values)
+        (rows, _), plan = plan_of_call(
+            session,
+            app.database.engine,
+            lambda: queries.list_instances(session, ops, business_key="BK-2"),
         )
     assert len(rows) == 10
     assert {r.business_key for r in rows} == {"BK-2"}

@@ -303,6 +303,73 @@ def test_a_case_in_error_is_dated_from_its_oldest_open_incident_not_a_resolved_o
     assert entry["since"].startswith("2026-11-02T01:00")
 
 
+def test_a_failed_job_on_a_case_in_error_is_its_own_entry_and_does_not_date_the_error(gf, app, api):
+    """A case whose job failed yesterday and whose script failed today: ops sees the job as
+    failed_job, dated yesterday, and the case's error as instance_error, dated today; the job's
+    incident neither hides the error nor is listed with it."""
+    gf.deploy(DIVIDE, "divide.bpmn")
+    frozen = clock.FrozenClock(MONDAY_9)
+    with clock.use_clock(frozen):
+        failed = gf.start("divide", divisor=0).id
+        with app.database.session() as session:
+            [script_incident] = session.scalars(
+                select(Incident).where(Incident.instance_id == failed)
+            )
+            script_id = script_incident.id
+            job_incident = Incident(
+                instance_id=failed,
+                element_id="notify",
+                kind="job",
+                message="the SMS gateway refused",
+                created_at=MONDAY_9 - timedelta(days=1),
+            )
+            session.add(job_incident)
+            session.flush()
+            job_id = job_incident.id
+        frozen.advance(timedelta(minutes=10))
+        api.tokens.clear()
+        found = {
+            e["reason"]: e
+            for e in api.get("/api/ops/stuck", "ops1").json()
+            if e["instance_id"] == failed
+        }
+    assert set(found) == {"failed_job", "instance_error"}
+    assert found["instance_error"]["refs"]["incident_ids"] == [script_id]
+    assert found["instance_error"]["since"].startswith("2026-11-02T01:00")
+    assert f"#{job_id}" not in found["instance_error"]["detail"]
+    assert found["failed_job"]["refs"]["incident_id"] == job_id
+    assert found["failed_job"]["since"].startswith("2026-11-01T01:00")
+
+
+def test_a_timer_that_is_done_or_superseded_is_no_progress_to_come(gf, app, api):
+    """A case waits on a message; a timer row of it still says due tomorrow but is done (a
+    boundary whose task ended) or superseded: only a waiting timer is progress to come."""
+    gf.deploy(MESSAGE_WAIT, "message_wait.bpmn")
+    frozen = clock.FrozenClock(MONDAY_9)
+    with clock.use_clock(frozen):
+        waiting = gf.start("message_wait").id
+        frozen.set(datetime(2026, 11, 4, 1, 0, tzinfo=UTC))  # 16 office hours later
+        tomorrow = clock.now() + timedelta(days=1)
+        with app.database.session() as session:
+            timer = Timer(
+                instance_id=waiting,
+                task_id="00000000-0000-0000-0000-000000000001",
+                element_id="reminder",
+                state="waiting",
+                due_at=tomorrow,
+            )
+            session.add(timer)
+            session.flush()
+            timer_id = timer.id
+        assert "message_wait" not in stuck(api, reason="no_progress")
+        for state in ("done", "superseded"):
+            with app.database.session() as session:
+                row = session.get(Timer, timer_id)
+                assert row is not None
+                row.state = state
+            assert stuck(api, reason="no_progress")["message_wait"] == {"no_progress"}
+
+
 def test_edit_variables_then_retry_incidents_in_bulk(gf, app, api):
     gf.deploy(DIVIDE, "divide.bpmn")
     ids = [gf.start("divide", divisor=0).id for _ in range(3)]

@@ -2,17 +2,18 @@
 (plus the incidents, jobs, timers and subscriptions a live centre has), generated with bulk
 SQL into the `bench` database after the project's migrations created the schema; then the
 engine's own query functions are timed: a department's worklist, the pick of its next task
-(claim-next), the stuck detector and the business-key searches. Goals: worklist p95 < 20 ms,
-stuck query p95 < 100 ms.
+(claim-next), the stuck detector, the business-key searches and the case list. Goals:
+worklist p95 < 20 ms, stuck query p95 < 100 ms.
 
     .venv/bin/python -m bench.queries [--instances 1000000] [--runs 100] [--reuse] [--explain]
-        [--only stuck|next|worklist]
+        [--only stuck|next|worklist|business|instances]
 
 `--reuse` skips the generation and times the rows already in `bench`; `--explain` prints
 PostgreSQL's EXPLAIN ANALYZE of every statement one call sends, to see where time goes.
 Every timed statement runs under a 30 s statement_timeout; one that hits it is reported as
-FAILED with the error, the run goes on. `--only stuck|next|worklist` times (and explains)
-only those queries.
+FAILED with the error, the run goes on. `--only` times (and explains) only those queries:
+the stuck detector, the next-task pick, the worklists, the business-key searches or the
+newest cases pages.
 """
 
 from __future__ import annotations
@@ -279,7 +280,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="time the rows already there")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument(
-        "--only", choices=("stuck", "next", "worklist"), help="time only these queries"
+        "--only",
+        choices=("stuck", "next", "worklist", "business", "instances"),
+        help="time only these queries",
     )
     args = parser.parse_args()
     print(f"bench.queries on {machine()}; PostgreSQL database {DATABASE!r}")
@@ -364,6 +367,11 @@ def main() -> None:
             None,
         ),
         ("instances, newest page (ops)", lambda s, _r: list_instances(s, ops), None),
+        (
+            "instances, newest page, as a clerk (visibility check)",
+            lambda s, _r: list_instances(s, clerk),
+            None,
+        ),
     ]
     if args.only:
         cases = [c for c in cases if c[0].startswith(args.only)]
@@ -405,6 +413,12 @@ def main() -> None:
         )
     elif args.explain and args.only == "worklist":
         explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
+    elif args.explain and args.only == "business":
+        explain(
+            app, "business key as clerk", lambda s: list_instances(s, clerk, business_key=keys[0])
+        )
+    elif args.explain and args.only == "instances":
+        explain(app, "newest cases as clerk", lambda s: list_instances(s, clerk))
     elif args.explain:
         explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
         explain(

@@ -40,7 +40,7 @@ from engine.store.models import (
     SlaClock,
     TaskCandidate,
 )
-from engine.store.unindexed import only_checked
+from engine.store.unindexed import exists_per_row, only_checked
 
 TASK_SCOPES = ("mine", "group", "all")
 TASK_STATES = ("open", "completed", "cancelled", "any")
@@ -426,20 +426,27 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-def _clerk_visible(actor: Actor) -> Any:
-    """Cases a clerk may look at: started by them, or with a task they hold, did or may take."""
-    mine = exists().where(
-        HumanTask.instance_id == Instance.id,
-        or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username),
+def _clerk_visible(actor: Actor, few_cases: bool = False) -> Any:
+    """Cases a clerk may look at: started by them, or with a task they hold, did or may take.
+
+    With `few_cases` (the query's cases are a handful by their keys: one id, one business
+    key), each case's task rows are found by its id and the queue only checked. Otherwise
+    PostgreSQL may read every task the clerk ever held, or the whole queue, to check a single
+    case (1 s at 1M cases without statistics; docs/performance.md, "Sunday, a slower AMD
+    EPYC")."""
+    held = or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username)
+    queue = or_(
+        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.departments))),
+        and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username),
     )
-    queued = exists().where(
-        HumanTask.instance_id == Instance.id,
-        TaskCandidate.task_id == HumanTask.id,
-        or_(
-            and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.departments))),
-            and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username),
-        ),
-    )
+    of_case = HumanTask.instance_id == Instance.id
+    in_queue = TaskCandidate.task_id == HumanTask.id
+    if few_cases:
+        mine = exists_per_row(select(HumanTask.id).where(of_case, held))
+        queued = exists_per_row(select(HumanTask.id).where(of_case, in_queue, only_checked(queue)))
+    else:
+        mine = exists().where(of_case, held)
+        queued = exists().where(of_case, in_queue, queue)
     return or_(Instance.started_by == actor.username, mine, queued)
 
 
@@ -454,7 +461,7 @@ def require_instance_visible(session: Session, actor: Actor, instance_id: str) -
     if sees_everything(actor):
         return row
     visible = session.scalar(
-        select(Instance.id).where(Instance.id == instance_id, _clerk_visible(actor))
+        select(Instance.id).where(Instance.id == instance_id, _clerk_visible(actor, few_cases=True))
     )
     if visible is None:
         groups = {
@@ -501,7 +508,7 @@ def list_instances(
     if business_key:
         query = query.where(Instance.business_key == business_key)
     if not sees_everything(actor):
-        query = query.where(_clerk_visible(actor))
+        query = query.where(_clerk_visible(actor, few_cases=bool(business_key)))
     if cursor:
         started, last_id = _decode_cursor(cursor)
         query = query.where(

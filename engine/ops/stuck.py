@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, aliased
 from engine.config import Settings
 from engine.jobs.handlers import queue_for
 from engine.runtime.workcalendar import WorkCalendar
+from engine.store.custom_plans import plan_for_the_values
 from engine.store.models import (
     HumanTask,
     Incident,
@@ -127,6 +128,7 @@ def detect(
     wanted = REASONS if reason is None else tuple(r for r in REASONS if r == reason)
     if not wanted:
         return []
+    plan_for_the_values(session)
     cutoff = now - timedelta(hours=thresholds.no_progress_workhours)
     params: dict[str, Any] = {
         "now": now,

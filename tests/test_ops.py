@@ -7,6 +7,7 @@ import json
 import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -236,25 +237,31 @@ def test_the_limit_counts_stuck_causes_oldest_first_not_cases_idle_outside_offic
         assert [e["reason"] for e in both] == ["no_progress", "task_unclaimed_overdue"]
 
 
+def failed_divide_with(gf, app, **incident: Any) -> tuple[str, int, int]:
+    """A divide case failed at its script, with one more incident (these fields): the case,
+    the script's incident and the added one."""
+    failed = gf.start("divide", divisor=0).id
+    with app.database.session() as session:
+        [script] = session.scalars(select(Incident).where(Incident.instance_id == failed))
+        added = Incident(instance_id=failed, **incident)
+        session.add(added)
+        session.flush()
+        return failed, script.id, added.id
+
+
 def test_a_case_in_error_is_one_entry_with_all_its_open_incidents(gf, app, api):
     gf.deploy(DIVIDE, "divide.bpmn")
     gf.deploy(OVERDUE_TASK, "overdue_task.bpmn")
     frozen = clock.FrozenClock(MONDAY_9)
     with clock.use_clock(frozen):
-        failed = gf.start("divide", divisor=0).id
-        with app.database.session() as session:
-            [first] = session.scalars(select(Incident).where(Incident.instance_id == failed))
-            first_id = first.id
-            second = Incident(
-                instance_id=failed,
-                element_id="check",
-                kind="failed",
-                message="a second fault",
-                created_at=MONDAY_9 + timedelta(minutes=5),
-            )
-            session.add(second)
-            session.flush()
-            second_id = second.id
+        failed, first_id, second_id = failed_divide_with(
+            gf,
+            app,
+            element_id="check",
+            kind="failed",
+            message="a second fault",
+            created_at=MONDAY_9 + timedelta(minutes=5),
+        )
         frozen.advance(timedelta(minutes=10))
         late = gf.start("overdue_task").id  # due at 11:10, unclaimed
         frozen.advance(timedelta(hours=3))
@@ -284,20 +291,15 @@ def test_a_case_in_error_is_dated_from_its_oldest_open_incident_not_a_resolved_o
     gf.deploy(DIVIDE, "divide.bpmn")
     frozen = clock.FrozenClock(MONDAY_9)
     with clock.use_clock(frozen):
-        failed = gf.start("divide", divisor=0).id
-        with app.database.session() as session:
-            [open_one] = session.scalars(select(Incident).where(Incident.instance_id == failed))
-            open_id = open_one.id
-            session.add(
-                Incident(
-                    instance_id=failed,
-                    element_id="calc",
-                    kind="failed",
-                    message="an earlier fault, retried",
-                    created_at=MONDAY_9 - timedelta(days=1),
-                    resolved_at=MONDAY_9 - timedelta(hours=20),
-                )
-            )
+        failed, open_id, _ = failed_divide_with(
+            gf,
+            app,
+            element_id="calc",
+            kind="failed",
+            message="an earlier fault, retried",
+            created_at=MONDAY_9 - timedelta(days=1),
+            resolved_at=MONDAY_9 - timedelta(hours=20),
+        )
         frozen.advance(timedelta(minutes=10))
         api.tokens.clear()
         [entry] = api.get("/api/ops/stuck", "ops1", params={"reason": "instance_error"}).json()
@@ -312,22 +314,14 @@ def test_a_failed_job_on_a_case_in_error_is_its_own_entry_and_does_not_date_the_
     gf.deploy(DIVIDE, "divide.bpmn")
     frozen = clock.FrozenClock(MONDAY_9)
     with clock.use_clock(frozen):
-        failed = gf.start("divide", divisor=0).id
-        with app.database.session() as session:
-            [script_incident] = session.scalars(
-                select(Incident).where(Incident.instance_id == failed)
-            )
-            script_id = script_incident.id
-            job_incident = Incident(
-                instance_id=failed,
-                element_id="notify",
-                kind="job",
-                message="the SMS gateway refused",
-                created_at=MONDAY_9 - timedelta(days=1),
-            )
-            session.add(job_incident)
-            session.flush()
-            job_id = job_incident.id
+        failed, script_id, job_id = failed_divide_with(
+            gf,
+            app,
+            element_id="notify",
+            kind="job",
+            message="the SMS gateway refused",
+            created_at=MONDAY_9 - timedelta(days=1),
+        )
         frozen.advance(timedelta(minutes=10))
         api.tokens.clear()
         found = {

@@ -124,7 +124,9 @@ def detect(
     reason: str | None = None,
     limit: int = 500,
 ) -> list[StuckCase]:
-    """Every stuck case found, oldest first; one entry per cause (a case may have several)."""
+    """Every stuck case found, oldest first; one entry per cause (a case may have several).
+    On PostgreSQL, the rest of the caller's transaction is planned for its values too
+    (`custom_plans`)."""
     wanted = REASONS if reason is None else tuple(r for r in REASONS if r == reason)
     if not wanted:
         return []

@@ -403,34 +403,26 @@ def main() -> None:
             )
         ).scalar()
     print(f"open unclaimed overdue tasks in the data: {overdue}")
-    if args.explain and args.only == "stuck":
-        explain(app, "stuck", lambda s: detect(s, clock.now(), calendar, thresholds))
-    elif args.explain and args.only == "next":
-        explain(
-            app,
+    # what --explain shows, by the --only group each belongs to
+    explained: list[tuple[str, str, Callable[[Any], Any]]] = [
+        ("worklist", "worklist", lambda s: list_tasks(s, clerk, "group")),
+        (
+            "next",
             "next task pick",
             lambda s: s.execute(*next_unclaimed_task(queue_ranges(clerk))).first(),
-        )
-    elif args.explain and args.only == "worklist":
-        explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
-    elif args.explain and args.only == "business":
-        explain(
-            app, "business key as clerk", lambda s: list_instances(s, clerk, business_key=keys[0])
-        )
-    elif args.explain and args.only == "instances":
-        explain(app, "newest cases as clerk", lambda s: list_instances(s, clerk))
-    elif args.explain:
-        explain(app, "worklist", lambda s: list_tasks(s, clerk, "group"))
-        explain(
-            app,
-            "next task pick",
-            lambda s: s.execute(*next_unclaimed_task(queue_ranges(clerk))).first(),
-        )
-        explain(app, "stuck", lambda s: detect(s, clock.now(), calendar, thresholds))
-        explain(
-            app, "business key as clerk", lambda s: list_instances(s, clerk, business_key=keys[0])
-        )
-        explain(app, "q search", lambda s: list_tasks(s, clerk, "group", q=keys[0][-8:]))
+        ),
+        ("stuck", "stuck", lambda s: detect(s, clock.now(), calendar, thresholds)),
+        (
+            "business",
+            "business key as clerk",
+            lambda s: list_instances(s, clerk, business_key=keys[0]),
+        ),
+        ("business", "q search", lambda s: list_tasks(s, clerk, "group", q=keys[0][-8:])),
+        ("instances", "newest cases as clerk", lambda s: list_instances(s, clerk)),
+    ]
+    for group, name, call in explained:
+        if args.explain and args.only in (None, group):
+            explain(app, name, call)
     print(
         "\nsummary (p95): "
         + "; ".join(f"{n[:48]} {percentile(t, 95) * 1000:.1f} ms" for n, t, _ in results)

@@ -244,8 +244,8 @@ def test_on_postgresql_a_clerks_case_checks_read_each_cases_own_task_rows(gf, ap
     into a hash first (what PostgreSQL chose at 1M cases without statistics: 1 s). No setting
     steers the plan here: `enable_seqscan = off` would price the hashed subplan out on its own.
     On tables of a few rows the queue entries are found by their primary key whether or not
-    the queue condition is only checked; at 1M cases without it the queue was walked once
-    per task."""
+    the queue condition is only checked; at 1M cases, a variant without it walked the queue
+    once per task."""
     if not _is_pg():
         pytest.skip("query plans are PostgreSQL's")
     expected = _who_sees(gf)

@@ -313,6 +313,20 @@ def main() -> None:
     clerk = Actor("clerk_bench", frozenset({"clerk"}), frozenset({biggest}))
     clerk_typical = Actor("clerk_typical", frozenset({"clerk"}), frozenset({typical}))
     ops = Actor("ops_bench", frozenset({"ops"}), frozenset())
+    smallest = departments[-1][0]
+    # the case list of clerks who see many of the newest cases and of clerks who see few
+    case_list_clerks = {
+        f"clerk_{biggest}, who did every task of {biggest}": Actor(
+            f"clerk_{biggest}", frozenset({"clerk"}), frozenset({biggest})
+        ),
+        f"clerk_{smallest}, who did every task of {smallest} (smallest queue)": Actor(
+            f"clerk_{smallest}", frozenset({"clerk"}), frozenset({smallest})
+        ),
+        "the front desk, which started every case": Actor(
+            "front", frozenset({"clerk"}), frozenset()
+        ),
+        "a clerk who sees no case": Actor("clerk_none", frozenset({"clerk"}), frozenset({"none"})),
+    }
     calendar = app.services.calendars.get()
     thresholds = Thresholds.from_settings(app.settings)
     with app.database.engine.connect() as connection:
@@ -371,6 +385,10 @@ def main() -> None:
             "instances, newest page, as a clerk (visibility check)",
             lambda s, _r: list_instances(s, clerk),
             None,
+        ),
+        *(
+            (f"instances, newest page, as {who}", lambda s, _r, a=actor: list_instances(s, a), None)
+            for who, actor in case_list_clerks.items()
         ),
     ]
     if args.only:

@@ -238,6 +238,50 @@ def test_a_clerks_business_key_search_finds_the_cases_they_started_did_or_may_ta
                         queries.require_instance_visible(session, actor, case_id)
 
 
+def _pages(app, actor, limit: int) -> list[str]:
+    """Every case the actor's case list shows, page after page."""
+    shown: list[str] = []
+    cursor = None
+    while True:
+        with app.database.read_session() as session:
+            rows, cursor = queries.list_instances(session, actor, limit=limit, cursor=cursor)
+        shown += [r.id for r in rows]
+        if cursor is None:
+            return shown
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, queries.NEWEST_WINDOW])
+@pytest.mark.parametrize("few_rows", [1, queries.FEW_TASK_ROWS])
+def test_a_clerks_case_list_shows_their_cases_newest_first_however_far_back(
+    gf, app, monkeypatch, window, few_rows
+):
+    """A clerk's case list checks a window of the newest cases one by one and takes the older
+    ones from the clerk's own rows (read by id when few, else walked): whatever the window,
+    page after page shows exactly the cases they started, did or may take, newest first,
+    each once."""
+    expected = _who_sees(gf)
+    for _ in range(3):  # more work for amr, and for wang by name
+        more = gf.start("simple", free=True).id
+        expected["doer"].add(more)
+        expected["queue_clerk"].add(more)
+        expected["wang"].add(gf.start("to_one_person").id)
+    by_wang = gf.start("simple", app.actor("wang"), free=True).id  # its task waits at amr
+    for username in ("wang", "doer", "queue_clerk"):
+        expected[username].add(by_wang)
+    ops = gf.user("ops7", ["ops"])
+    with app.database.read_session() as session:
+        newest_first, _ = queries.list_instances(session, ops, limit=500)
+        [other_key], _ = queries.list_instances(session, ops, business_key="BK-8")
+    expected["doer"].add(other_key.id)  # its task waits at amr too
+    expected["queue_clerk"].add(other_key.id)
+    monkeypatch.setattr(queries, "NEWEST_WINDOW", window)
+    monkeypatch.setattr(queries, "FEW_TASK_ROWS", few_rows)
+    for username, cases in expected.items():
+        wanted = [r.id for r in newest_first if r.id in cases]
+        for limit in (1, 2, 50):
+            assert _pages(app, app.actor(username), limit) == wanted, (username, limit)
+
+
 def test_on_postgresql_a_clerks_case_checks_read_each_cases_own_task_rows(gf, app):
     """A clerk's business-key search and a case's page check the clerk's part in each case by
     the case's own task rows: never by reading every task the clerk held, or the whole queue,

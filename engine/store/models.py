@@ -162,6 +162,13 @@ class Instance(Base):
         ),
         Index("ix_instances_ended_at", "ended_at"),
         Index("ix_instances_started", text("started_at DESC"), text("id DESC")),
+        # the cases a clerk started, newest first, for their case list (migration 0016)
+        Index(
+            "ix_instances_started_by",
+            "started_by",
+            text("started_at DESC"),
+            text("id DESC"),
+        ),
         Index(
             "ix_instances_live_updated",
             "updated_at",

@@ -167,11 +167,13 @@ def make_app(url: str, **engine_options: Any) -> Any:
     `engine_options` go to SQLAlchemy's create_engine (to try e.g. pool_pre_ping=True)."""
     from engine.app import Govflow
     from engine.config import Settings
+    from engine.gc_tuning import tune_for_service
     from engine.store.db import Database
 
     settings = replace(Settings(), database_url=url, forms_dir=None)
     app = Govflow(settings, Database(url, **engine_options))
     app.init()
+    tune_for_service()  # as `govflow serve` and `govflow worker` do once started
     return app
 
 

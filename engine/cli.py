@@ -21,6 +21,7 @@ import click
 from engine.accounts import directory
 from engine.app import Govflow
 from engine.errors import GovflowError, InvalidInput
+from engine.gc_tuning import tune_for_service
 from engine.jobs import store as job_store
 from engine.jobs.dispatcher import Dispatcher
 from engine.jobs.executors import make_executor
@@ -232,8 +233,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
     )
     try:
         if workers == 1:
+            api = create_app(app)
+            tune_for_service()
             uvicorn.run(
-                create_app(app),
+                api,
                 host=host,
                 port=port,
                 log_level="info",
@@ -448,6 +451,7 @@ def worker_command(
         f"--pool={pool}",
         f"--hostname={node}",
     ]
+    tune_for_service()
     celery_app.worker_main(argv)
 
 

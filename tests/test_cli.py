@@ -330,3 +330,28 @@ def test_a_table_whose_autovacuum_is_switched_off_is_told_apart_from_other_optio
     assert statistics._disabled_on_table(["fillfactor=90", "autovacuum_enabled=FALSE"])
     assert not statistics._disabled_on_table(["autovacuum_enabled=true", "fillfactor=90"])
     assert not statistics._disabled_on_table(None)
+
+
+def test_a_served_api_keeps_its_start_up_objects_out_of_the_garbage_collector(database_url, app):
+    """Each HTTP process of `govflow serve --workers N` builds its API with this factory; the
+    objects made by then are frozen, so the collector's full passes (50-65 ms with them,
+    docs/performance.md, "Sunday night") skip them."""
+    code = (
+        "import gc\n"
+        "from engine.api.asgi import app_from_environment\n"
+        "before = gc.get_freeze_count()\n"
+        "app_from_environment()\n"
+        "print(before, gc.get_freeze_count())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "GOVFLOW_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    before, after = map(int, result.stdout.split())
+    assert before == 0
+    assert after > 100_000  # the engine's modules, SQLAlchemy and FastAPI with it

@@ -12,9 +12,12 @@ from fastapi import FastAPI
 from engine.api.app import create_app
 from engine.app import Govflow
 from engine.config import Settings
+from engine.gc_tuning import tune_for_service
 
 
 def app_from_environment() -> FastAPI:
     govflow = Govflow(Settings.from_env())
     govflow.ensure_ready()
-    return create_app(govflow)
+    app = create_app(govflow)
+    tune_for_service()
+    return app

@@ -428,32 +428,29 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-def _clerk_visible(actor: Actor, few_cases: bool = False, case: Any = Instance) -> Any:
+def _clerk_visible(actor: Actor, instance: Any = Instance) -> Any:
     """Cases a clerk may look at: started by them, or with a task they hold, did or may take.
-    `case` is the instance entity the condition is on (an alias of a subquery, say).
+    `instance` is the entity the condition is on (an alias of a subquery, say).
 
     A task they did is one they hold: completing a task makes its completer the assignee, and
     no command changes the assignee of a task that is no longer open; so `completed_by` is
-    not asked, and the clerk's tasks are found by the assignee's index.
+    not asked.
 
-    With `few_cases` (the query's cases are a handful by their keys: one id, one business
-    key, a window of the newest), each case's task rows are found by its id and the queue
-    only checked. Otherwise PostgreSQL may read every task the clerk ever held, or the whole
-    queue, to check a single case (1 s at 1M cases without statistics; docs/performance.md,
-    "Sunday, a slower AMD EPYC")."""
-    held = HumanTask.assignee == actor.username
-    of_case = HumanTask.instance_id == case.id
+    Each case's task rows are found by its id, and the assignee and the queue only checked:
+    PostgreSQL may otherwise run the EXISTS as hashed subplans, reading every task the clerk
+    ever held and the whole queue to check a single case (1 s at 1M cases without
+    statistics; docs/performance.md, "Sunday, a slower AMD EPYC"), or AND the assignee's
+    index, every task the clerk ever did, into each case's check (18 ms a case; "Sunday
+    night"). For queries whose cases are few by their keys: one id, one business key, a
+    window of the newest."""
+    of_case = HumanTask.instance_id == instance.id
+    held = only_checked(HumanTask.assignee == actor.username)
     in_queue = TaskCandidate.task_id == HumanTask.id
-    queue = _queue_of(actor)
-    if few_cases:
-        # the assignee only checked: its index holds every task the clerk ever did, which
-        # PostgreSQL without statistics ANDed with the case's (18 ms a case at 1M cases)
-        mine = exists_per_row(select(HumanTask.id).where(of_case, only_checked(held)))
-        queued = exists_per_row(select(HumanTask.id).where(of_case, in_queue, only_checked(queue)))
-    else:
-        mine = exists().where(of_case, held)
-        queued = exists().where(of_case, in_queue, queue)
-    return or_(case.started_by == actor.username, mine, queued)
+    mine = exists_per_row(select(HumanTask.id).where(of_case, held))
+    queued = exists_per_row(
+        select(HumanTask.id).where(of_case, in_queue, only_checked(_queue_of(actor)))
+    )
+    return or_(instance.started_by == actor.username, mine, queued)
 
 
 def _queue_of(actor: Actor) -> Any:
@@ -486,11 +483,11 @@ it on, the cases are walked newest first and each checked against the ids."""
 NEWEST_FIRST = (Instance.started_at.desc(), Instance.id.desc())
 
 
-def _older_than(started_at: datetime, instance_id: str, case: Any = Instance) -> Any:
+def _older_than(started_at: datetime, instance_id: str) -> Any:
     """After the case (`started_at`, `instance_id`) in newest-first order."""
     return or_(
-        case.started_at < started_at,
-        and_(case.started_at == started_at, case.id < instance_id),
+        Instance.started_at < started_at,
+        and_(Instance.started_at == started_at, Instance.id < instance_id),
     )
 
 
@@ -502,27 +499,30 @@ def _clerk_newest(session: Session, actor: Actor, query: Any, wanted: int) -> li
     nothing) would have the whole table checked that way (3.4 s at 1M cases); past the
     window, the cases they started come from the starter's index, and those with their tasks
     from their task rows: read by id when the rows are few, else walked newest first against
-    a hash of them (reading each case of 12,000 by id took 0.4-0.7 s). Either way the rows
-    are those one query with the visibility condition would give, in the same order."""
-    window = query.order_by(*NEWEST_FIRST).limit(NEWEST_WINDOW).subquery()
-    newest = aliased(Instance, window)
-    found = list(
-        session.scalars(
-            select(newest)
-            .where(_clerk_visible(actor, few_cases=True, case=newest))
-            .order_by(newest.started_at.desc(), newest.id.desc())
-            .limit(wanted)
-        )
-    )
-    if len(found) == wanted:
-        return found
+    a hash of them (reading each case of 12,000 by id took 0.4-0.7 s).
+
+    The window ends at a case read first, and is bounded by it, not by a count: each
+    statement sees the cases committed when it starts, so a case started or closed between
+    two of them would otherwise slip between the window and the rest, or be in both."""
     edge = session.execute(
         query.with_only_columns(Instance.started_at, Instance.id)
         .order_by(*NEWEST_FIRST)
         .offset(NEWEST_WINDOW - 1)
         .limit(1)
     ).first()
-    if edge is None:  # the window held every matching case
+    window = query
+    if edge is not None:
+        window = query.where(~_older_than(edge.started_at, edge.id))
+    newest = aliased(Instance, window.subquery())
+    found = list(
+        session.scalars(
+            select(newest)
+            .where(_clerk_visible(actor, newest))
+            .order_by(newest.started_at.desc(), newest.id.desc())
+            .limit(wanted)
+        )
+    )
+    if len(found) == wanted or edge is None:
         return found
     rest = wanted - len(found)
     past = _older_than(edge.started_at, edge.id)
@@ -564,7 +564,7 @@ def require_instance_visible(session: Session, actor: Actor, instance_id: str) -
     if sees_everything(actor):
         return row
     visible = session.scalar(
-        select(Instance.id).where(Instance.id == instance_id, _clerk_visible(actor, few_cases=True))
+        select(Instance.id).where(Instance.id == instance_id, _clerk_visible(actor))
     )
     if visible is None:
         groups = {
@@ -616,7 +616,7 @@ def list_instances(
     if sees_everything(actor):
         rows = list(session.scalars(query.order_by(*NEWEST_FIRST).limit(limit + 1)))
     elif business_key:
-        visible = query.where(_clerk_visible(actor, few_cases=True))
+        visible = query.where(_clerk_visible(actor))
         rows = list(session.scalars(visible.order_by(*NEWEST_FIRST).limit(limit + 1)))
     else:
         rows = _clerk_newest(session, actor, query, limit + 1)

@@ -241,13 +241,15 @@ def test_a_clerks_business_key_search_finds_the_cases_they_started_did_or_may_ta
                         queries.require_instance_visible(session, actor, case_id)
 
 
-def _pages(app, actor, limit: int) -> list[str]:
+def _pages(app, actor, limit: int, **filters) -> list[str]:
     """Every case the actor's case list shows, page after page."""
     shown: list[str] = []
     cursor = None
     while True:
         with app.database.read_session() as session:
-            rows, cursor = queries.list_instances(session, actor, limit=limit, cursor=cursor)
+            rows, cursor = queries.list_instances(
+                session, actor, limit=limit, cursor=cursor, **filters
+            )
         shown += [r.id for r in rows]
         if cursor is None:
             return shown
@@ -339,19 +341,6 @@ def _seen_by_rows(app, username: str, departments: frozenset[str], query) -> lis
         return [r.id for r in ordered if r.started_by == username or r.id in theirs]
 
 
-def _pages_with(app, actor, limit: int, **filters) -> list[str]:
-    shown: list[str] = []
-    cursor = None
-    while True:
-        with app.database.read_session() as session:
-            rows, cursor = queries.list_instances(
-                session, actor, limit=limit, cursor=cursor, **filters
-            )
-        shown += [r.id for r in rows]
-        if cursor is None:
-            return shown
-
-
 @pytest.mark.parametrize("window", [1, 4, queries.NEWEST_WINDOW])
 @pytest.mark.parametrize("few_rows", [1, queries.FEW_TASK_ROWS])
 def test_a_clerks_case_list_agrees_with_every_row_under_filters_and_equal_start_times(
@@ -383,7 +372,7 @@ def test_a_clerks_case_list_agrees_with_every_row_under_filters_and_equal_start_
         for filters, query in filtered:
             expected = _seen_by_rows(app, username, actor.departments, query)
             for limit in (1, 2, 5, 50):
-                assert _pages_with(app, actor, limit, **filters) == expected, (
+                assert _pages(app, actor, limit, **filters) == expected, (
                     username,
                     filters,
                     limit,

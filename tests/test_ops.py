@@ -280,6 +280,9 @@ def test_a_case_in_error_is_one_entry_with_all_its_open_incidents(gf, app, api):
             f"#{first_id} " in error["detail"]
             and f"#{second_id} failed at check" in (error["detail"])
         )
+        # asked for alone (its incidents sorted before they are checked), the same one entry
+        alone = api.get("/api/ops/stuck", "ops1", params={"reason": "instance_error"}).json()
+        assert alone == [error]
         # the two incidents are one cause: a limit of 2 still reaches the task
         limited = api.get("/api/ops/stuck", "ops1", params={"limit": "2"}).json()
         assert [e["reason"] for e in limited] == ["instance_error", "task_unclaimed_overdue"]

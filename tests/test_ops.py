@@ -175,6 +175,17 @@ def test_every_stuck_reason_is_found_with_since_and_action(gf, app, api, databas
             # thresholds are configurable per request
             relaxed = stuck(api, job_pending_minutes="100000")
             assert relaxed["job_wait"] == {"no_progress"}  # still waiting on its job
+            api.tokens.clear()
+            [idle] = [
+                e
+                for e in api.get(
+                    "/api/ops/stuck",
+                    "ops1",
+                    params={"reason": "no_progress", "job_pending_minutes": "100000"},
+                ).json()
+                if e["instance_id"] == cases["job_wait"]
+            ]
+            assert idle["refs"]["waiting_on"] == ["1 job(s) on nobody.listens"]
 
             # putting things right clears them
             Scheduler(app).tick()

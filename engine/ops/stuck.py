@@ -33,6 +33,7 @@ from sqlalchemy import (
     null,
     select,
     text,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -616,13 +617,31 @@ def _waits_of(session: Session, instance_ids: list[str]) -> dict[str, list[str]]
         ).where(_among(session, MessageSubscription.instance_id, instance_ids))
     ):
         waits[instance_id].append(f"message {name!r} at {element}")
-    for instance_id, topic, count in session.execute(
-        select(Job.instance_id, Job.topic, func.count())
-        .where(
-            _among(session, Job.instance_id, instance_ids), Job.state.in_(("pending", "running"))
+    unfinished = Job.state.in_(("pending", "running"))
+    if session.get_bind().dialect.name == "postgresql":
+        # each case's jobs found by its id, one LATERAL subquery per case, the state only
+        # checked: with `= ANY(ids)` and no statistics, PostgreSQL read all 30,000 unfinished
+        # jobs at 1M cases and matched each against the 500 ids (23 ms), or, the state only
+        # checked, all 353,705 jobs (65 ms)
+        idle = (
+            func.unnest(bindparam("ids", instance_ids, type_=ARRAY(String)))
+            .table_valued("id")
+            .render_derived(name="idle")
         )
-        .group_by(Job.instance_id, Job.topic)
-    ):
+        jobs = (
+            select(Job.topic, func.count().label("count"))
+            .where(Job.instance_id == idle.c.id, only_checked(unfinished))
+            .group_by(Job.topic)
+            .lateral("its_jobs")
+        )
+        counted = select(idle.c.id, jobs.c.topic, jobs.c.count).select_from(idle).join(jobs, true())
+    else:
+        counted = (
+            select(Job.instance_id, Job.topic, func.count())
+            .where(Job.instance_id.in_(instance_ids), unfinished)
+            .group_by(Job.instance_id, Job.topic)
+        )
+    for instance_id, topic, count in session.execute(counted):
         waits[instance_id].append(f"{count} job(s) on {topic}")
     return waits
 

@@ -624,7 +624,7 @@ def _waits_of(session: Session, instance_ids: list[str]) -> dict[str, list[str]]
         # jobs at 1M cases and matched each against the 500 ids (23 ms), or, the state only
         # checked, all 353,705 jobs (65 ms)
         idle = (
-            func.unnest(bindparam("ids", instance_ids, type_=ARRAY(String)))
+            func.unnest(bindparam("ids", sorted(set(instance_ids)), type_=ARRAY(String)))
             .table_valued("id")
             .render_derived(name="idle")
         )

@@ -322,6 +322,7 @@ def _many_cases(gf) -> dict[str, object]:
 def _seen_by_rows(app, username: str, departments: frozenset[str], query) -> list[str]:
     """What a clerk may see, worked out in Python from every row (and with `completed_by`
     asked, as the case list did before it relied on the completer being the assignee)."""
+    queues = {("user", username)} | {("group", d) for d in departments}
     with app.database.read_session() as session:
         theirs = {
             t.instance_id
@@ -333,9 +334,7 @@ def _seen_by_rows(app, username: str, departments: frozenset[str], query) -> lis
                 TaskCandidate, TaskCandidate.task_id == HumanTask.id
             )
         ):
-            if (entry.kind, entry.value) in {("user", username)} | {
-                ("group", d) for d in departments
-            }:
+            if (entry.kind, entry.value) in queues:
                 theirs.add(task.instance_id)
         ordered = session.scalars(query.order_by(Instance.started_at.desc(), Instance.id.desc()))
         return [r.id for r in ordered if r.started_by == username or r.id in theirs]

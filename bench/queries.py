@@ -101,9 +101,9 @@ GENERATE = [
         "task_candidates",
         """
         INSERT INTO task_candidates (task_id, kind, value, due_at, priority, created_at,
-            claimed)
+            claimed, name, business_key)
         SELECT id, 'group', candidate_groups ->> 0, due_at, priority, created_at,
-            assignee IS NOT NULL
+            assignee IS NOT NULL, name, business_key
         FROM human_tasks WHERE state = 'open'
         """,
     ),
@@ -378,6 +378,11 @@ def main() -> None:
         (
             "business key, substring in the worklist (GET /api/tasks?q=)",
             lambda s, r: list_tasks(s, clerk, "group", q=keys[r][-8:]),
+            None,
+        ),
+        (
+            "business key, substring: a text in every task's name (GET /api/tasks?q=step)",
+            lambda s, _r: list_tasks(s, clerk, "group", q="step"),
             None,
         ),
         ("instances, newest page (ops)", lambda s, _r: list_instances(s, ops), None),

@@ -413,3 +413,42 @@ def test_completing_a_task_answers_with_the_case_number_the_step_assigned(api):
     number = api.get(f"/api/instances/{case['id']}", "ops").json()["business_key"]
     assert number and done.json()["business_key"] == number
     assert done.json()["state"] == "completed"
+
+
+def test_a_search_of_the_worklist_finds_a_waiting_task_by_the_case_number_given_later(api):
+    """A task already in a department's queue when another branch gives the case its number
+    is found by that number, and no longer by the key it was started with."""
+    from tests import bpmn as b
+
+    xml = b.doc(
+        "numbered_later",
+        b.start(),
+        b.par("split"),
+        b.user("check", "核验", candidateGroups="amr"),
+        b.user("accept", "受理", candidateGroups="center"),
+        b.script("number", "case_number = assign_case_number()"),
+        b.par("join"),
+        b.end(),
+        *b.chain("start", "split", "check", "join", "end"),
+        *b.chain("split", "accept", "number", "join", prefix="g"),
+    )
+    deployed = api.post(
+        "/api/definitions", "designer", files=[("files", ("later.bpmn", xml, "text/xml"))]
+    )
+    assert deployed.status_code == 201, deployed.text
+    started = {"definition_key": "numbered_later", "business_key": "TEMP-0042"}
+    case = api.post("/api/instances", "front", json=started).json()
+
+    def found(q: str) -> list[str]:
+        response = api.get("/api/tasks", "amr1", params={"q": q})
+        assert response.status_code == 200, response.text
+        return [t["instance_id"] for t in response.json()]
+
+    assert found("TEMP-0042") == [case["id"]]
+    [accept] = api.get("/api/tasks", "front").json()
+    assert api.post(f"/api/tasks/{accept['id']}/complete", "front", json={"data": {}}).is_success
+    number = api.get(f"/api/instances/{case['id']}", "ops").json()["business_key"]
+    assert number != "TEMP-0042"
+    assert found(number[-10:]) == [case["id"]]
+    assert found("TEMP-0042") == []
+    assert found("核验") == [case["id"]]

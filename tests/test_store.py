@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from engine.app import Govflow
@@ -95,3 +95,34 @@ def test_open_tasks_keep_their_worklist_order_across_the_0010_upgrade(gf, app):
     with app.database.session() as session:
         first_two = queries.list_tasks(session, clerk, "group", limit=2)
     assert [t.instance_id for t in first_two] == [started[1], started[2]]
+
+
+def test_open_tasks_are_found_by_a_search_across_the_0017_upgrade(gf, app):
+    """0017 copies each open task's name and business key into its candidate rows, which a
+    search of the worklist reads; a task opened before it must be found after it, and on
+    PostgreSQL the trigram index is there."""
+    gf.deploy(
+        b.doc(
+            "named",
+            b.start(),
+            b.user("work", "核验材料", candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "work", "end"),
+        )
+    )
+    clerk = gf.clerk("li", "amr")
+    case = gf.start("named", business_key="GF-2026-0017").id
+    gf.start("named", business_key="GF-2026-0018")
+    with app.database.engine.begin() as connection:
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0016")
+    schema.upgrade(app.database)
+    with app.database.session() as session:
+        assert [t.instance_id for t in queries.list_tasks(session, clerk, q="0017")] == [case]
+        assert len(queries.list_tasks(session, clerk, q="材料")) == 2
+    with app.database.engine.connect() as connection:
+        indexes = {i["name"] for i in inspect(connection).get_indexes("task_candidates")}
+    assert ("ix_task_candidates_text" in indexes) == (
+        app.database.engine.dialect.name == "postgresql"
+    )

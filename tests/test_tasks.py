@@ -262,6 +262,47 @@ def test_a_clerk_in_two_departments_sees_the_soonest_due_first_across_both(gf, p
         assert names(limit=2) == ["amr_1d_urgent", "mine_2d"]
 
 
+def test_a_search_finds_the_clerks_open_tasks_by_business_key_or_name_in_worklist_order(gf, people):
+    """`q` narrows the worklist to tasks whose business key or name holds the text as typed:
+    the same tasks, in the same order, as the whole worklist filtered by hand, and never a
+    task of another department's queue or one already done."""
+    gf.deploy(QUEUED)
+    both = gf.clerk("zhao", "amr", "tax")
+    cases = {}
+    for key, dept, person, days, prio in [
+        ("GF-2026-0001", "amr", "", 3, 50),
+        ("GF-2026-0002", "tax", "", 1, 50),
+        ("GF-2026-0003", "center", "", 1, 50),  # not zhao's queue
+        ("GF-2026-0004", "center", "zhao", 2, 50),  # zhao is a candidate user
+        ("GF-2025-100%", "amr", "", None, 90),
+        ("GF-2025-1000", "amr", "", 5, 80),
+        ("GF-2026-0005", "tax", "", 1, 70),
+    ]:
+        cases[key] = gf.start(
+            "queued", business_key=key, dept=dept, person=person, days=days, prio=prio
+        ).id
+    by_id = {gf.task(i, "work").id: key for key, i in cases.items()}
+    gf.complete(gf.task(cases["GF-2026-0005"], "work").id, people["tax"])
+
+    def keys(**filters):
+        with gf.app.database.session() as session:
+            return [by_id[r.id] for r in queries.list_tasks(session, both, "group", **filters)]
+
+    everything = keys()
+    assert "GF-2026-0003" not in everything and "GF-2026-0005" not in everything
+    for q in ("2026", "0004", "100%", "%", "_", "GF-2025", "办理", "理", "nothing"):
+        assert keys(q=q) == [k for k in everything if q in k or q in "办理"], q
+    assert keys(q="2026") == ["GF-2026-0002", "GF-2026-0004", "GF-2026-0001"]
+    assert keys(q="%") == ["GF-2025-100%"]  # a percent sign is no wildcard
+    assert keys(q="2026", limit=2) == ["GF-2026-0002", "GF-2026-0004"]
+    assert keys(q="2026", group="amr") == ["GF-2026-0001"]
+    assert keys(q="GF", overdue=False) == everything
+    assert keys(q="0005") == []  # done
+    with gf.app.database.session() as session:
+        done = queries.list_tasks(session, people["tax"], "mine", state="completed", q="0005")
+        assert [by_id[r.id] for r in done] == ["GF-2026-0005"]
+
+
 def test_a_ready_task_that_already_has_a_closed_row_keeps_it_and_gets_no_queue_entries(
     gf, app, people
 ):

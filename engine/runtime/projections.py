@@ -28,7 +28,6 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import (
     bindparam,
     delete,
-    exists,
     func,
     insert,
     literal_column,
@@ -353,15 +352,18 @@ def _insert_tasks(dialect: str) -> Any:
 
 
 def _candidates_of_open_task() -> Any:
-    """INSERT INTO task_candidates SELECT <the values> WHERE the task's row is open: the rows
-    of a task whose existing closed row the insert above kept are not added (candidate rows
-    exist only for open tasks, queries.list_tasks)."""
+    """INSERT INTO task_candidates SELECT <the values> FROM the task's row WHERE it is open:
+    the rows of a task whose existing closed row the insert above kept are not added
+    (candidate rows exist only for open tasks, queries.list_tasks). The name and business key
+    are the row's own."""
     table = TaskCandidate.__table__
     names = ("task_id", "kind", "value", "due_at", "priority", "created_at", "claimed")
-    values = select(*(bindparam(name, type_=table.c[name].type) for name in names)).where(
-        exists().where(HumanTask.id == bindparam("task_id"), HumanTask.state == "open")
-    )
-    return insert(table).from_select(list(names), values)
+    values = select(
+        *(bindparam(name, type_=table.c[name].type) for name in names),
+        HumanTask.name,
+        HumanTask.business_key,
+    ).where(HumanTask.id == bindparam("task_id"), HumanTask.state == "open")
+    return insert(table).from_select([*names, "name", "business_key"], values)
 
 
 _INSERT_CANDIDATES = _candidates_of_open_task()

@@ -122,10 +122,18 @@ def _queue_heads(
     limit: int,
     overdue: bool | None,
     due_soon_until: datetime | None,
+    q: str | None = None,
 ) -> Any:
     """The first `limit` task ids of each candidate range in worklist order, read from
     `ix_task_candidates_queue` (an index walk that stops early, whatever the queue's size).
-    The first `limit` of the merged ranges are among these."""
+    The first `limit` of the merged ranges are among these.
+
+    With `q`, only tasks whose name or business key holds it, read from the queue rows'
+    copies: a search reads the clerk's queues and no other task (a LIKE '%...%' can use no
+    B-tree index; on the task rows PostgreSQL read all of them, 3M at the scale of
+    docs/performance.md). On PostgreSQL the trigram index `ix_task_candidates_text` finds
+    the matches of a text that is rare, the queue walk stops early for one that is common."""
+    matching = [_holds(q, TaskCandidate.name, TaskCandidate.business_key)] if q else []
     parts = []
     for kind, value in ranges:
         head = (
@@ -134,6 +142,7 @@ def _queue_heads(
                 TaskCandidate.kind == kind,
                 TaskCandidate.value == value,
                 *_due_filters(TaskCandidate.due_at, overdue, due_soon_until),
+                *matching,
             )
             .order_by(*QUEUE_ORDER)
             .limit(limit)
@@ -141,6 +150,13 @@ def _queue_heads(
         )
         parts.append(select(head.c.task_id))
     return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _holds(q: str, name: Any = HumanTask.name, business_key: Any = HumanTask.business_key) -> Any:
+    """A task whose name or business key holds `q` as it is typed (% and _ are no wildcards)."""
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(name.like(pattern, escape="\\"), business_key.like(pattern, escape="\\"))
 
 
 def queue_ranges(actor: Actor, group: str | None = None) -> list[tuple[str, str]]:
@@ -267,7 +283,7 @@ def list_tasks(
         raise InvalidInput(f"state must be one of {', '.join(TASK_STATES)}")
     limit = max(1, min(limit, 1000))
     query = select(HumanTask)
-    from_queue_heads = scope == "group" and state == "open" and not q
+    from_queue_heads = scope == "group" and state == "open"
     if state != "any" and not from_queue_heads:
         query = query.where(HumanTask.state == state)
     if scope == "mine":
@@ -277,7 +293,7 @@ def list_tasks(
         if from_queue_heads:
             # Candidate rows exist only for open tasks and carry the sort keys: the heads'
             # rows are found by their primary key, the state only checked.
-            heads = _queue_heads(ranges, limit, overdue, due_soon_until)
+            heads = _queue_heads(ranges, limit, overdue, due_soon_until, q)
             query = query.where(HumanTask.id.in_(heads), only_checked(HumanTask.state == state))
         else:
             candidate = or_(
@@ -298,15 +314,8 @@ def list_tasks(
                 )
             )
     query = query.where(*_due_filters(HumanTask.due_at, overdue, due_soon_until))
-    if q:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        query = query.where(
-            or_(
-                HumanTask.name.like(pattern, escape="\\"),
-                HumanTask.business_key.like(pattern, escape="\\"),
-            )
-        )
+    if q and not from_queue_heads:
+        query = query.where(_holds(q))
     query = query.order_by(*TASK_ORDER).limit(limit)
     return list(session.scalars(query))
 

@@ -62,6 +62,7 @@ from engine.store.models import (
     Incident,
     Instance,
     ProcessDefinition,
+    TaskCandidate,
 )
 
 log = logging.getLogger("govflow.runner")
@@ -614,6 +615,16 @@ class Runner:
             session.execute(
                 update(HumanTask)
                 .where(HumanTask.instance_id == instance.id)
+                .values(business_key=notes.business_key)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(TaskCandidate)
+                .where(
+                    TaskCandidate.task_id.in_(
+                        select(HumanTask.id).where(HumanTask.instance_id == instance.id)
+                    )
+                )
                 .values(business_key=notes.business_key)
                 .execution_options(synchronize_session=False)
             )

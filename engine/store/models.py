@@ -277,7 +277,8 @@ class TaskCandidate(Base):
 
     The task's sort keys are copied here so that a department's worklist is a walk of
     `ix_task_candidates_queue` in worklist order that stops after `limit` rows, instead of
-    sorting every open task of the department (see docs/performance.md).
+    sorting every open task of the department (see docs/performance.md); its name and
+    business key, so that a search of the worklist reads no other task's row.
     """
 
     __tablename__ = "task_candidates"
@@ -301,6 +302,15 @@ class TaskCandidate(Base):
             postgresql_where=text("claimed = false"),
             sqlite_where=text("claimed = 0"),
         ),
+        # a search for text in a clerk's queues (queries.list_tasks with q=); made by
+        # migration 0017 where PostgreSQL has pg_trgm, the search works without it
+        Index(
+            "ix_task_candidates_text",
+            "name",
+            "business_key",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops", "business_key": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     task_id: Mapped[str] = mapped_column(
@@ -314,6 +324,9 @@ class TaskCandidate(Base):
     # whether the task has an assignee: kept by claim, unclaim and assign, so claim-next's
     # walk never meets the claimed tasks that stay in the worklist
     claimed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the task's name and business key, so a search of a clerk's queues reads these rows only
+    name: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    business_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ElementState(Base):

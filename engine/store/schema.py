@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0016"
+HEAD = "0017"
 """The newest migration; tests/test_store.py checks it against Alembic's own head."""
 
 

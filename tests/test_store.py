@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from alembic import command
 from click.testing import CliRunner
@@ -113,16 +115,87 @@ def test_open_tasks_are_found_by_a_search_across_the_0017_upgrade(gf, app):
     clerk = gf.clerk("li", "amr")
     case = gf.start("named", business_key="GF-2026-0017").id
     gf.start("named", business_key="GF-2026-0018")
-    with app.database.engine.begin() as connection:
-        config = schema.alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0016")
+    _downgrade(app, "0016")
     schema.upgrade(app.database)
     with app.database.session() as session:
         assert [t.instance_id for t in queries.list_tasks(session, clerk, q="0017")] == [case]
         assert len(queries.list_tasks(session, clerk, q="材料")) == 2
+    assert _has_text_index(app) == _trigrams_available(app)
+
+
+def _has_text_index(app: Govflow) -> bool:
     with app.database.engine.connect() as connection:
         indexes = {i["name"] for i in inspect(connection).get_indexes("task_candidates")}
-    assert ("ix_task_candidates_text" in indexes) == (
-        app.database.engine.dialect.name == "postgresql"
+    return "ix_task_candidates_text" in indexes
+
+
+def _trigrams_available(app: Govflow) -> bool:
+    if app.database.engine.dialect.name != "postgresql":
+        return False
+    with app.database.engine.connect() as connection:
+        known = "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'"
+        return connection.exec_driver_sql(known).first() is not None
+
+
+def _downgrade(app: Govflow, revision: str) -> None:
+    with app.database.engine.begin() as connection:
+        config = schema.alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+@pytest.mark.parametrize(
+    ("before", "indexed"),
+    [
+        # pg_trgm already there, in a schema not on the search path
+        (
+            "DROP EXTENSION IF EXISTS pg_trgm; CREATE SCHEMA trgm_aside; "
+            "CREATE EXTENSION pg_trgm SCHEMA trgm_aside",
+            True,
+        ),
+        # pg_trgm cannot be made: a function of its own name is in the way
+        (
+            "DROP EXTENSION IF EXISTS pg_trgm; "
+            "CREATE FUNCTION public.similarity(text, text) RETURNS real "
+            "LANGUAGE sql AS 'SELECT 0::real'",
+            False,
+        ),
+    ],
+    ids=["extension-elsewhere", "extension-refused"],
+)
+def test_the_0017_upgrade_completes_wherever_pg_trgm_is_or_is_not(gf, app, caplog, before, indexed):
+    """The trigram index is an aid: the upgrade reaches 0017 and the search works whether
+    the extension sits in another schema or cannot be created at all (then with a warning
+    that says how to add the index by hand)."""
+    if app.database.engine.dialect.name != "postgresql" or not _trigrams_available(app):
+        pytest.skip("PostgreSQL with pg_trgm available: where it lives is what is tested")
+    gf.deploy(
+        b.doc(
+            "named",
+            b.start(),
+            b.user("work", "核验材料", candidateGroups="amr"),
+            b.end(),
+            *b.chain("start", "work", "end"),
+        )
     )
+    case = gf.start("named", business_key="GF-2026-0017").id
+    _downgrade(app, "0016")
+    try:
+        with app.database.engine.begin() as connection:
+            for statement in before.split("; "):
+                connection.exec_driver_sql(statement)
+        with caplog.at_level(logging.WARNING):
+            schema.upgrade(app.database)
+        assert schema.is_current(app.database)
+        assert _has_text_index(app) == indexed
+        assert ("ix_task_candidates_text was not made" in caplog.text) == (not indexed)
+        with app.database.session() as session:
+            found = queries.list_tasks(session, gf.clerk("li", "amr"), q="0017")
+        assert [t.instance_id for t in found] == [case]
+    finally:  # as the other tests expect it: pg_trgm in public, the index made
+        _downgrade(app, "0016")
+        with app.database.engine.begin() as connection:
+            connection.exec_driver_sql("DROP FUNCTION IF EXISTS public.similarity(text, text)")
+            connection.exec_driver_sql("DROP EXTENSION IF EXISTS pg_trgm")
+            connection.exec_driver_sql("DROP SCHEMA IF EXISTS trgm_aside")
+        schema.upgrade(app.database)

@@ -283,6 +283,7 @@ def test_a_search_finds_the_clerks_open_tasks_by_business_key_or_name_in_worklis
         ).id
     by_id = {gf.task(i, "work").id: key for key, i in cases.items()}
     gf.complete(gf.task(cases["GF-2026-0005"], "work").id, people["tax"])
+    gf.claim(gf.task(cases["GF-2026-0001"], "work").id, people["amr2"])  # still in the queue
 
     def keys(**filters):
         with gf.app.database.session() as session:
@@ -298,6 +299,7 @@ def test_a_search_finds_the_clerks_open_tasks_by_business_key_or_name_in_worklis
     assert keys(q="2026", group="amr") == ["GF-2026-0001"]
     assert keys(q="GF", overdue=False) == everything
     assert keys(q="0005") == []  # done
+    assert keys(q="0001") == ["GF-2026-0001"]  # claimed by a colleague, as in the worklist
     with gf.app.database.session() as session:
         done = queries.list_tasks(session, people["tax"], "mine", state="completed", q="0005")
         assert [by_id[r.id] for r in done] == ["GF-2026-0005"]

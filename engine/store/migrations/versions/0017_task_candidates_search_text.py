@@ -44,25 +44,32 @@ def upgrade() -> None:
     try:
         with bind.begin_nested():
             bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            # the extension may live in a schema not on the search path: name its class there
+            schema = bind.exec_driver_sql(
+                "SELECT n.nspname FROM pg_extension e "
+                "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+            ).scalar_one()
+            ops = f"{bind.dialect.identifier_preparer.quote_identifier(schema)}.gin_trgm_ops"
+            op.create_index(
+                "ix_task_candidates_text",
+                "task_candidates",
+                ["name", "business_key"],
+                postgresql_using="gin",
+                postgresql_ops={"name": ops, "business_key": ops},
+            )
     except DBAPIError as exc:
         log.warning(
-            "pg_trgm could not be created (%s); a search of the worklist reads the clerk's "
-            "queues without the trigram index ix_task_candidates_text. Create the extension "
-            "(CREATE EXTENSION pg_trgm, as a superuser) and the index by hand to have it.",
+            "the trigram index ix_task_candidates_text was not made (%s); a search of the "
+            "worklist reads the clerk's queue rows without it. To have it, create the "
+            "extension pg_trgm (as a superuser) and the index by hand, as in this migration.",
             str(exc.orig).strip(),
         )
-        return
-    op.create_index(
-        "ix_task_candidates_text",
-        "task_candidates",
-        ["name", "business_key"],
-        postgresql_using="gin",
-        postgresql_ops={"name": "gin_trgm_ops", "business_key": "gin_trgm_ops"},
-    )
 
 
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS ix_task_candidates_text")
-    with op.batch_alter_table("task_candidates") as batch:
+    # a plain DROP COLUMN (SQLite 3.35+): a copy of the table would make its indexes anew
+    # without their DESC columns
+    with op.batch_alter_table("task_candidates", recreate="never") as batch:
         batch.drop_column("business_key")
         batch.drop_column("name")

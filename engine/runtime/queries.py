@@ -154,10 +154,13 @@ def _queue_heads(
 
 
 def _holds(q: str, name: Any = HumanTask.name, business_key: Any = HumanTask.business_key) -> Any:
-    """A task whose name or business key holds `q` as it is typed (% and _ are no wildcards)."""
+    """A task whose name or business key holds `q`, in upper or lower case alike on every
+    database (SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not: a
+    work order number "ZG..." typed "zg" was found on one and not the other); % and _ are
+    no wildcards. PostgreSQL's trigram index serves ILIKE as it serves LIKE."""
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
-    return or_(name.like(pattern, escape="\\"), business_key.like(pattern, escape="\\"))
+    return or_(name.ilike(pattern, escape="\\"), business_key.ilike(pattern, escape="\\"))
 
 
 def queue_ranges(actor: Actor, group: str | None = None) -> list[tuple[str, str]]:

@@ -86,7 +86,8 @@ def list_tasks(
     state: Annotated[str, Query(pattern="^(open|completed|cancelled|any)$")] = "open",
     overdue: Annotated[bool | None, Query(description="only overdue, or only not overdue")] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="text in name or business key")
+        str | None,
+        Query(max_length=200, description="text in name or business key, in either case"),
     ] = None,
     group: Annotated[str | None, Query(max_length=64, description="one department's queue")] = None,
     due_soon: Annotated[bool, Query(description="only tasks due within one working day")] = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from engine.jobs.dispatcher import Dispatcher
 from engine.jobs.execution import run_job
 from engine.jobs.executors import InProcessExecutor
 from engine.jobs.handlers import load_modules
+from engine.jobs.wakeup import CHANNEL, Waiter
 from engine.runtime import clock, commands
 from engine.store.models import AuditEvent, Certificate, Delivery, Job, Payment, SentMessage
 from tests import bpmn as b
@@ -402,3 +404,49 @@ def test_job_metrics_per_topic(gf, app):
     entry = figures["payment.check"]
     assert (entry["pending"], entry["completed"], entry["failed"]) == (1, 2, 0)
     assert entry["latency_p50_s"] is not None and entry["latency_p50_s"] >= 0
+
+
+def test_an_idle_dispatcher_hands_a_new_job_over_when_its_command_commits(gf, app):
+    """A job is handed to a worker as the command that made it commits, not at the idle
+    dispatcher's next poll: with a poll of a minute, the job is still done in seconds."""
+    gf.deploy(parallel_with("payment.check"))
+    dispatcher = Dispatcher(app, InProcessExecutor(app, threads=2))
+    dispatcher.start(poll_s=60)
+    try:
+        time.sleep(0.5)  # its first round found nothing: it waits
+        started = time.monotonic()
+        instance = gf.start("with_job", fee_amount=0)
+        while time.monotonic() - started < 10 and jobs_of(app, instance.id)[0].state != "completed":
+            time.sleep(0.05)
+        [job] = jobs_of(app, instance.id)
+        assert job.state == "completed", f"still {job.state} after 10 s"
+        assert time.monotonic() - started < 10
+    finally:
+        dispatcher.stop()
+        dispatcher.executor.shutdown()
+    assert gf.detail(instance.id)["variables"]["fee_status"] == "free"
+
+
+def test_a_dispatcher_that_lost_its_listening_connection_polls_then_listens_again(app):
+    """On PostgreSQL: the connection the dispatcher listens on is killed; the next wait is a
+    poll (no error reaches the dispatcher), and the one after listens again."""
+    if app.database.engine.dialect.name != "postgresql":
+        pytest.skip("NOTIFY and LISTEN are PostgreSQL's; SQLite wakes in process")
+    waiter = Waiter(app.database)
+    try:
+        waiter.wait(0.01)
+        pid = waiter._listen().info.backend_pid
+        with app.database.engine.begin() as connection:
+            connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        begun = time.monotonic()
+        waiter.wait(0.2)  # lost: a plain poll
+        assert time.monotonic() - begun >= 0.2
+        waiter.wait(0.01)  # listening again, on a new connection
+        assert waiter._listen().info.backend_pid != pid
+        with app.database.engine.begin() as connection:
+            connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        begun = time.monotonic()
+        waiter.wait(30)
+        assert time.monotonic() - begun < 5
+    finally:
+        waiter.close()

@@ -99,19 +99,21 @@ def test_open_tasks_keep_their_worklist_order_across_the_0010_upgrade(gf, app):
     assert [t.instance_id for t in first_two] == [started[1], started[2]]
 
 
+# one task in amr's queue, named so that a search by name can find it
+NAMED = b.doc(
+    "named",
+    b.start(),
+    b.user("work", "核验材料", candidateGroups="amr"),
+    b.end(),
+    *b.chain("start", "work", "end"),
+)
+
+
 def test_open_tasks_are_found_by_a_search_across_the_0017_upgrade(gf, app):
     """0017 copies each open task's name and business key into its candidate rows, which a
     search of the worklist reads; a task opened before it must be found after it, and on
     PostgreSQL the trigram index is there."""
-    gf.deploy(
-        b.doc(
-            "named",
-            b.start(),
-            b.user("work", "核验材料", candidateGroups="amr"),
-            b.end(),
-            *b.chain("start", "work", "end"),
-        )
-    )
+    gf.deploy(NAMED)
     clerk = gf.clerk("li", "amr")
     case = gf.start("named", business_key="GF-2026-0017").id
     gf.start("named", business_key="GF-2026-0018")
@@ -169,15 +171,7 @@ def test_the_0017_upgrade_completes_wherever_pg_trgm_is_or_is_not(gf, app, caplo
     that says how to add the index by hand)."""
     if app.database.engine.dialect.name != "postgresql" or not _trigrams_available(app):
         pytest.skip("PostgreSQL with pg_trgm available: where it lives is what is tested")
-    gf.deploy(
-        b.doc(
-            "named",
-            b.start(),
-            b.user("work", "核验材料", candidateGroups="amr"),
-            b.end(),
-            *b.chain("start", "work", "end"),
-        )
-    )
+    gf.deploy(NAMED)
     case = gf.start("named", business_key="GF-2026-0017").id
     _downgrade(app, "0016")
     try:

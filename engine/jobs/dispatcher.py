@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from engine.jobs import store
 from engine.jobs.executors import Executor
+from engine.jobs.wakeup import Waiter
 from engine.runtime import clock
 from engine.runtime.job_results import ExhaustJob
 
@@ -34,6 +35,7 @@ class Dispatcher:
         self.name = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._waiter: Waiter | None = None
 
     def tick(self) -> int:
         """One round: lease due jobs, hand them over; returns how many were handed over."""
@@ -57,14 +59,20 @@ class Dispatcher:
         return handed
 
     def run(self, poll_s: float = 0.5) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.tick() > 0
-            except Exception:
-                log.exception("dispatcher round failed")
-                busy = False
-            if not busy:
-                self._stop.wait(poll_s)
+        """Rounds until stopped; when idle, the next round comes as a command commits a new
+        job (engine/jobs/wakeup.py), or after `poll_s` for jobs that came due meanwhile."""
+        waiter = self._waiter = Waiter(self.govflow.database)
+        try:
+            while not self._stop.is_set():
+                try:
+                    busy = self.tick() > 0
+                except Exception:
+                    log.exception("dispatcher round failed")
+                    busy = False
+                if not busy and not self._stop.is_set():
+                    waiter.wait(poll_s)
+        finally:
+            waiter.close()
 
     def start(self, poll_s: float = 0.5) -> threading.Thread:
         self._thread = threading.Thread(
@@ -75,5 +83,7 @@ class Dispatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._waiter is not None:
+            self._waiter.interrupt()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.bpmn.specs import GovflowServiceTask
 from engine.jobs.handlers import policy_for
+from engine.jobs.wakeup import job_added
 from engine.runtime.projections import all_tasks, element_id, jsonable
 from engine.store.models import Instance, Job
 
@@ -74,6 +75,7 @@ def sync_jobs(
                 updated_at=now,
             )
         )
+        job_added(session)
 
 
 def queue_messages(session: Session, instance: Instance, events: list[Any], now: Any) -> None:
@@ -97,3 +99,4 @@ def queue_messages(session: Session, instance: Instance, events: list[Any], now:
                 updated_at=now,
             )
         )
+        job_added(session)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,13 +11,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from engine.jobs import store
+from engine.jobs import store, wakeup
 from engine.jobs.dispatcher import Dispatcher
 from engine.jobs.execution import run_job
 from engine.jobs.executors import InProcessExecutor
 from engine.jobs.handlers import load_modules
 from engine.jobs.wakeup import CHANNEL, Waiter
 from engine.runtime import clock, commands
+from engine.store.db import Database
 from engine.store.models import AuditEvent, Certificate, Delivery, Job, Payment, SentMessage
 from tests import bpmn as b
 from workers.delivery import S10_WEIGHTS
@@ -427,22 +430,32 @@ def test_an_idle_dispatcher_hands_a_new_job_over_when_its_command_commits(gf, ap
     assert gf.detail(instance.id)["variables"]["fee_status"] == "free"
 
 
-def test_a_dispatcher_that_lost_its_listening_connection_polls_then_listens_again(app):
-    """On PostgreSQL: the connection the dispatcher listens on is killed; the next wait is a
-    poll (no error reaches the dispatcher), and the one after listens again."""
+def _listeners(app) -> list[tuple[int, str]]:
+    """The backends of this test's database listening for new jobs: (pid, application)."""
+    with app.database.engine.begin() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT pid, application_name FROM pg_stat_activity "
+            f"WHERE datname = current_database() AND query = 'LISTEN {CHANNEL}'"
+        )
+        return [(row[0], row[1]) for row in rows]
+
+
+def test_a_dispatcher_that_lost_its_listening_connection_says_so_and_listens_again(app, caplog):
+    """On PostgreSQL: the connection the dispatcher listens on is killed; its next wait says
+    so and opens another, which a NOTIFY from elsewhere then wakes."""
     if app.database.engine.dialect.name != "postgresql":
         pytest.skip("NOTIFY and LISTEN are PostgreSQL's; SQLite wakes in process")
-    waiter = Waiter(app.database)
+    waiter = Waiter(app.database, threading.Event())
     try:
-        waiter.wait(0.01)
-        pid = waiter._listen().info.backend_pid
+        waiter.listen()
+        [(pid, _)] = _listeners(app)
         with app.database.engine.begin() as connection:
             connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
-        begun = time.monotonic()
-        waiter.wait(0.2)  # lost: a plain poll
-        assert time.monotonic() - begun >= 0.2
-        waiter.wait(0.01)  # listening again, on a new connection
-        assert waiter._listen().info.backend_pid != pid
+        with caplog.at_level(logging.WARNING, logger="govflow.jobs"):
+            waiter.wait(0.3)
+        assert "lost the job notifications" in caplog.text
+        [(again, _)] = _listeners(app)
+        assert again != pid
         with app.database.engine.begin() as connection:
             connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
         begun = time.monotonic()
@@ -450,3 +463,38 @@ def test_a_dispatcher_that_lost_its_listening_connection_polls_then_listens_agai
         assert time.monotonic() - begun < 5
     finally:
         waiter.close()
+    assert _listeners(app) == []
+
+
+def test_the_dispatcher_listens_with_the_databases_own_connection_settings(app, caplog):
+    """The listening connection is made from the engine's own arguments: a URL whose query
+    carries spaces (an application name, server options) connects as the engine does."""
+    if app.database.engine.dialect.name != "postgresql":
+        pytest.skip("NOTIFY and LISTEN are PostgreSQL's; SQLite wakes in process")
+    url = app.database.engine.url.update_query_dict(
+        {"application_name": "govflow jobs test", "options": "-c statement_timeout=5000"}
+    )
+    database = Database(url.render_as_string(hide_password=False))
+    waiter = Waiter(database, threading.Event())
+    try:
+        with caplog.at_level(logging.WARNING, logger="govflow.jobs"):
+            waiter.listen()
+            waiter.wait(0.05)
+        assert caplog.text == ""
+        assert [name for _, name in _listeners(app)] == ["govflow jobs test"]
+    finally:
+        waiter.close()
+        database.dispose()
+
+
+def test_a_savepoint_inside_the_command_does_not_count_as_its_commit(app):
+    """A command that adds a job and then releases a savepoint (a day's first work order
+    number) wakes the dispatcher at its own commit, not at the savepoint's."""
+    wakeup._committed.clear()
+    with app.database.session() as session:
+        wakeup.job_added(session)
+        with session.begin_nested():
+            pass
+        assert not wakeup._committed.is_set()
+    assert wakeup._committed.is_set()
+    wakeup._committed.clear()

@@ -61,7 +61,8 @@ class Dispatcher:
     def run(self, poll_s: float = 0.5) -> None:
         """Rounds until stopped; when idle, the next round comes as a command commits a new
         job (engine/jobs/wakeup.py), or after `poll_s` for jobs that came due meanwhile."""
-        waiter = self._waiter = Waiter(self.govflow.database)
+        waiter = self._waiter = Waiter(self.govflow.database, self._stop)
+        waiter.listen()
         try:
             while not self._stop.is_set():
                 try:
@@ -69,8 +70,13 @@ class Dispatcher:
                 except Exception:
                     log.exception("dispatcher round failed")
                     busy = False
-                if not busy and not self._stop.is_set():
+                if busy or self._stop.is_set():
+                    continue
+                try:
                     waiter.wait(poll_s)
+                except Exception:  # the thread goes on, polling
+                    log.exception("waiting for new jobs failed")
+                    self._stop.wait(poll_s)
         finally:
             waiter.close()
 

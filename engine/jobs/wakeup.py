@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -49,60 +50,98 @@ def job_added(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    if session.info.pop(_ADDED, False):
+    # a savepoint's release fires this too: only the transaction's own commit counts
+    if not session.in_nested_transaction() and session.info.pop(_ADDED, False):
         _committed.set()
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_ADDED, None)
+    if not session.in_nested_transaction():
+        session.info.pop(_ADDED, None)
+
+
+# A listening connection gives up on a server it cannot reach, and notices one gone quiet
+# (a failover, a dropped network) within about a minute, instead of waiting on it forever.
+_CONNECTION = {
+    "autocommit": True,
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 class Waiter:
-    """What an idle dispatcher waits on: a notification, or the poll's end."""
+    """What an idle dispatcher waits on: a notification, the poll's end, or `stopping`."""
 
-    def __init__(self, database: Database) -> None:
-        url = database.engine.url
-        self._conninfo = (
-            url.set(drivername="postgresql").render_as_string(hide_password=False)
-            if url.get_backend_name() == "postgresql"
-            else None
-        )
+    def __init__(self, database: Database, stopping: threading.Event) -> None:
+        engine = database.engine
+        self._stopping = stopping
+        self._connect_args: dict[str, Any] | None = None
+        if engine.dialect.name == "postgresql":
+            # the engine's own arguments: passwords, hosts and options as it connects with
+            _, kwargs = engine.dialect.create_connect_args(engine.url)
+            kwargs.pop("context", None)
+            self._connect_args = {**kwargs, **_CONNECTION}
         self._listening: psycopg.Connection[Any] | None = None
 
-    def wait(self, timeout: float) -> None:
-        if self._conninfo is None:
-            _committed.wait(timeout)
-            _committed.clear()
+    def listen(self) -> None:
+        """Start listening (PostgreSQL), before the dispatcher's first round reads the jobs:
+        a job committed between that read and a later LISTEN would wait for the poll."""
+        if self._connect_args is None:
             return
         try:
+            self._listen()
+        except psycopg.Error as exc:
+            log.warning("cannot listen for new jobs (%s); polling until it can", exc)
+            self.close()
+
+    def wait(self, timeout: float) -> None:
+        """Until a job is committed, `timeout` passes or the dispatcher stops, in slices of
+        at most a second, so a stop that no notification reached ends it within one."""
+        deadline = time.monotonic() + timeout
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._woken(min(left, 1.0)):
+                return
+
+    def _woken(self, timeout: float) -> bool:
+        if self._connect_args is None:
+            woken = _committed.wait(timeout)
+            _committed.clear()
+            return woken
+        try:
             connection = self._listen()
-            for _ in connection.notifies(timeout=timeout, stop_after=1):
-                pass
+            woken = any(True for _ in connection.notifies(timeout=timeout, stop_after=1))
             # notifications of commits made meanwhile: the next round sees their jobs
             for _ in connection.notifies(timeout=0):
                 pass
+            return woken
         except psycopg.Error as exc:
             log.warning("lost the job notifications (%s); polling until they are back", exc)
             self.close()
-            threading.Event().wait(timeout)
+            self._stopping.wait(timeout)
+            self.listen()  # before the next round, as at the start
+            return False
 
     def interrupt(self) -> None:
-        """End a wait at once (a dispatcher being stopped): every waiter in reach wakes for
-        a round that finds nothing, which is harmless."""
-        if self._conninfo is None:
+        """End a wait at once (the dispatcher is stopping; `stopping` is set): every waiter
+        in reach wakes for a round that finds nothing, which is harmless."""
+        if self._connect_args is None:
             _committed.set()
             return
         try:
-            with psycopg.connect(self._conninfo, autocommit=True) as connection:
+            with psycopg.connect(**self._connect_args) as connection:
                 connection.execute(f"NOTIFY {CHANNEL}")
         except psycopg.Error:
             pass  # the wait ends at its timeout
 
     def _listen(self) -> psycopg.Connection[Any]:
         if self._listening is None or self._listening.closed:
-            assert self._conninfo is not None
-            self._listening = psycopg.connect(self._conninfo, autocommit=True)
+            assert self._connect_args is not None
+            self._listening = psycopg.connect(**self._connect_args)
             self._listening.execute(f"LISTEN {CHANNEL}")
         return self._listening
 

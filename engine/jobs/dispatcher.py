@@ -62,8 +62,11 @@ class Dispatcher:
         """Rounds until stopped; when idle, the next round comes as a command commits a new
         job (engine/jobs/wakeup.py), or after `poll_s` for jobs that came due meanwhile."""
         waiter = self._waiter = Waiter(self.govflow.database, self._stop)
-        waiter.listen()
         try:
+            try:
+                waiter.listen()
+            except Exception:  # the thread goes on, polling
+                log.exception("listening for new jobs failed")
             while not self._stop.is_set():
                 try:
                     busy = self.tick() > 0

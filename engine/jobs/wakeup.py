@@ -62,9 +62,9 @@ def _after_rollback(session: Session) -> None:
 
 
 # A listening connection gives up on a server it cannot reach, and notices one gone quiet
-# (a failover, a dropped network) within about a minute, instead of waiting on it forever.
-_CONNECTION = {
-    "autocommit": True,
+# (a failover, a dropped network) within about a minute, instead of waiting on it forever;
+# the database URL's own settings of these win.
+_CONNECTION_DEFAULTS = {
     "connect_timeout": 5,
     "keepalives": 1,
     "keepalives_idle": 30,
@@ -84,23 +84,33 @@ class Waiter:
             # the engine's own arguments: passwords, hosts and options as it connects with
             _, kwargs = engine.dialect.create_connect_args(engine.url)
             kwargs.pop("context", None)
-            self._connect_args = {**kwargs, **_CONNECTION}
+            self._connect_args = {**_CONNECTION_DEFAULTS, **kwargs, "autocommit": True}
         self._listening: psycopg.Connection[Any] | None = None
+        self._lost = False  # said once when the notifications are lost, once when back
 
-    def listen(self) -> None:
+    def listen(self) -> bool:
         """Start listening (PostgreSQL), before the dispatcher's first round reads the jobs:
-        a job committed between that read and a later LISTEN would wait for the poll."""
-        if self._connect_args is None:
-            return
+        a job committed between that read and a later LISTEN would wait for the poll.
+        Whether a new listening connection was opened."""
+        if self._connect_args is None or self._listening is not None:
+            return False
         try:
-            self._listen()
+            self._listening = psycopg.connect(**self._connect_args)
+            self._listening.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as exc:
-            log.warning("cannot listen for new jobs (%s); polling until it can", exc)
             self.close()
+            if not self._lost:
+                log.warning("cannot listen for new jobs (%s); polling until it can", exc)
+            self._lost = True
+            return False
+        if self._lost:
+            log.warning("listening for new jobs again")
+        self._lost = False
+        return True
 
     def wait(self, timeout: float) -> None:
         """Until a job is committed, `timeout` passes or the dispatcher stops, in slices of
-        at most a second, so a stop that no notification reached ends it within one."""
+        at most a second, so a stop ends it within one."""
         deadline = time.monotonic() + timeout
         while not self._stopping.is_set():
             left = deadline - time.monotonic()
@@ -109,41 +119,32 @@ class Waiter:
 
     def _woken(self, timeout: float) -> bool:
         if self._connect_args is None:
-            woken = _committed.wait(timeout)
-            _committed.clear()
-            return woken
+            if not _committed.wait(timeout):
+                return False
+            _committed.clear()  # only once set: a commit after a timed-out slice stays seen
+            return True
+        if self._listening is None:
+            # not listening (lost, or never could): a poll's slice, then one try; once
+            # listening again, a round, for jobs committed while nobody listened
+            self._stopping.wait(timeout)
+            return not self._stopping.is_set() and self.listen()
         try:
-            connection = self._listen()
-            woken = any(True for _ in connection.notifies(timeout=timeout, stop_after=1))
+            woken = any(True for _ in self._listening.notifies(timeout=timeout, stop_after=1))
             # notifications of commits made meanwhile: the next round sees their jobs
-            for _ in connection.notifies(timeout=0):
+            for _ in self._listening.notifies(timeout=0):
                 pass
             return woken
         except psycopg.Error as exc:
             log.warning("lost the job notifications (%s); polling until they are back", exc)
+            self._lost = True
             self.close()
-            self._stopping.wait(timeout)
-            self.listen()  # before the next round, as at the start
             return False
 
     def interrupt(self) -> None:
-        """End a wait at once (the dispatcher is stopping; `stopping` is set): every waiter
-        in reach wakes for a round that finds nothing, which is harmless."""
+        """End a wait at once (the dispatcher is stopping; `stopping` is set). On SQLite
+        the event does it; on PostgreSQL the wait's slice ends within a second anyway."""
         if self._connect_args is None:
             _committed.set()
-            return
-        try:
-            with psycopg.connect(**self._connect_args) as connection:
-                connection.execute(f"NOTIFY {CHANNEL}")
-        except psycopg.Error:
-            pass  # the wait ends at its timeout
-
-    def _listen(self) -> psycopg.Connection[Any]:
-        if self._listening is None or self._listening.closed:
-            assert self._connect_args is not None
-            self._listening = psycopg.connect(**self._connect_args)
-            self._listening.execute(f"LISTEN {CHANNEL}")
-        return self._listening
 
     def close(self) -> None:
         if self._listening is not None:

@@ -232,6 +232,60 @@ def test_a_lost_worker_is_replaced_when_its_lease_runs_out_and_its_late_result_i
     assert len(applied) == 1
 
 
+def test_one_round_leases_each_job_for_its_own_topics_timeout_and_skips_the_exhausted(gf, app):
+    """Jobs of three cases due at once: each leased job carries its own token and its own
+    topic's timeout plus the grace, its attempt counted; one out of attempts is left as it is
+    and reported, for the dispatcher to close."""
+    frozen = clock.FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    with clock.use_clock(frozen):
+        started = {}
+        for topic in ("payment.check", "test.slow", "test.flaky"):
+            gf.deploy(parallel_with(topic))  # a new version of with_job each time
+            started[topic] = gf.start("with_job", fee_amount=0, succeed_on=1).id
+        with app.database.session() as session:
+            tired = session.scalars(
+                select(Job).where(Job.instance_id == started["test.flaky"])
+            ).one()
+            tired.attempts = tired.max_attempts
+        leases, exhausted = store.claim_due(app.database, frozen.current, 10, grace_s=5)
+    assert exhausted == [tired.id]
+    assert sorted(lease.topic for lease in leases) == ["payment.check", "test.slow"]
+    assert len({lease.token for lease in leases}) == 2
+    timeouts = {"payment.check": 30, "test.slow": 2}
+    for lease in leases:
+        [job] = jobs_of(app, started[lease.topic])
+        assert (job.id, job.state, job.attempts, job.lease_owner) == (
+            lease.job_id,
+            "running",
+            1,
+            lease.token,
+        )
+        assert job.lease_until == frozen.current + timedelta(seconds=timeouts[lease.topic] + 5)
+        assert job.updated_at == frozen.current
+    [untouched] = jobs_of(app, started["test.flaky"])
+    assert (untouched.state, untouched.lease_owner) == ("pending", None)
+
+
+def test_a_dispatcher_with_more_due_jobs_than_its_batch_hands_them_all_over_at_once(gf, app):
+    """Five jobs due, a batch of two, a poll of a minute: the rounds follow each other while
+    they come back full, so every job is done in seconds."""
+    gf.deploy(parallel_with("payment.check"))
+    instances = [gf.start("with_job", fee_amount=0).id for _ in range(5)]
+    dispatcher = Dispatcher(app, InProcessExecutor(app, threads=2), batch=2)
+    started = time.monotonic()
+    dispatcher.start(poll_s=60)
+    try:
+        while time.monotonic() - started < 10 and any(
+            jobs_of(app, i)[0].state != "completed" for i in instances
+        ):
+            time.sleep(0.05)
+        states = [jobs_of(app, i)[0].state for i in instances]
+        assert states == ["completed"] * 5, f"after 10 s: {states}"
+    finally:
+        dispatcher.stop()
+        dispatcher.executor.shutdown()
+
+
 def test_a_result_is_applied_exactly_once(gf, app):
     from engine.runtime.job_results import ApplyJobResult
 

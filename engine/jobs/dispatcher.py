@@ -39,6 +39,11 @@ class Dispatcher:
 
     def tick(self) -> int:
         """One round: lease due jobs, hand them over; returns how many were handed over."""
+        return self._round()[0]
+
+    def _round(self) -> tuple[int, bool]:
+        """A round; how many jobs were handed over, and whether the batch was full (more
+        may be due)."""
         now = clock.now()
         leases, exhausted = store.claim_due(
             self.govflow.database, now, self.batch, self.govflow.settings.lease_grace_s
@@ -56,11 +61,15 @@ class Dispatcher:
             except Exception as exc:
                 log.warning("executor refused job %s (%s); it stays queued", lease.job_id, exc)
                 store.release(self.govflow.database, lease, clock.now())
-        return handed
+        return handed, len(leases) + len(exhausted) >= self.batch
 
     def run(self, poll_s: float = 0.5) -> None:
         """Rounds until stopped; when idle, the next round comes as a command commits a new
-        job (engine/jobs/wakeup.py), or after `poll_s` for jobs that came due meanwhile."""
+        job (engine/jobs/wakeup.py), or after `poll_s` for jobs that came due meanwhile.
+
+        A round that found fewer due jobs than its batch is not followed by another at once:
+        a job committed during it has woken the wait already. (Woken by every new job, the
+        dispatcher ran an empty round after each one.)"""
         waiter = self._waiter = Waiter(self.govflow.database, self._stop)
         try:
             try:
@@ -69,7 +78,7 @@ class Dispatcher:
                 log.exception("listening for new jobs failed")
             while not self._stop.is_set():
                 try:
-                    busy = self.tick() > 0
+                    busy = self._round()[1]
                 except Exception:
                     log.exception("dispatcher round failed")
                     busy = False

@@ -235,7 +235,7 @@ def test_a_lost_worker_is_replaced_when_its_lease_runs_out_and_its_late_result_i
 def test_one_round_leases_each_job_for_its_own_topics_timeout_and_skips_the_exhausted(gf, app):
     """Jobs of three cases due at once: each leased job carries its own token and its own
     topic's timeout plus the grace, its attempt counted; one out of attempts is left as it is
-    and reported, for the dispatcher to close."""
+    and reported as such."""
     frozen = clock.FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
     with clock.use_clock(frozen):
         started = {}
@@ -284,6 +284,30 @@ def test_a_dispatcher_with_more_due_jobs_than_its_batch_hands_them_all_over_at_o
     finally:
         dispatcher.stop()
         dispatcher.executor.shutdown()
+
+
+def test_a_dispatcher_whose_broker_is_down_gives_the_jobs_back_and_waits(gf, app, caplog):
+    """Celery's broker refuses connections: the leased jobs go back to the queue, attempts
+    not counted, and the dispatcher waits for its poll instead of trying again at once."""
+    from engine.jobs.executors import CeleryExecutor
+
+    gf.deploy(parallel_with("payment.check"))
+    instances = [gf.start("with_job", fee_amount=0).id for _ in range(3)]
+    executor = CeleryExecutor("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    dispatcher = Dispatcher(app, executor, batch=2)
+    with caplog.at_level(logging.WARNING, logger="govflow.jobs"):
+        dispatcher.start(poll_s=60)
+        try:
+            time.sleep(2.0)
+        finally:
+            dispatcher.stop()
+            executor.shutdown()
+    refused = [r for r in caplog.records if "executor refused job" in r.getMessage()]
+    # a round or two (SQLite's event may still be set by the cases' commits), not a spin
+    assert 1 <= len(refused) <= 6, f"{len(refused)} refusals in 2 s"
+    for instance_id in instances:
+        [job] = jobs_of(app, instance_id)
+        assert (job.state, job.attempts, job.lease_owner) == ("pending", 0, None)
 
 
 def test_a_result_is_applied_exactly_once(gf, app):

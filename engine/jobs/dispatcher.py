@@ -39,11 +39,6 @@ class Dispatcher:
 
     def tick(self) -> int:
         """One round: lease due jobs, hand them over; returns how many were handed over."""
-        return self._round()[0]
-
-    def _round(self) -> tuple[int, bool]:
-        """A round; how many jobs were handed over, and whether the batch was full (more
-        may be due)."""
         now = clock.now()
         leases, exhausted = store.claim_due(
             self.govflow.database, now, self.batch, self.govflow.settings.lease_grace_s
@@ -61,15 +56,20 @@ class Dispatcher:
             except Exception as exc:
                 log.warning("executor refused job %s (%s); it stays queued", lease.job_id, exc)
                 store.release(self.govflow.database, lease, clock.now())
-        return handed, len(leases) + len(exhausted) >= self.batch
+        return handed
 
     def run(self, poll_s: float = 0.5) -> None:
         """Rounds until stopped; when idle, the next round comes as a command commits a new
         job (engine/jobs/wakeup.py), or after `poll_s` for jobs that came due meanwhile.
 
-        A round that found fewer due jobs than its batch is not followed by another at once:
-        a job committed during it has woken the wait already. (Woken by every new job, the
-        dispatcher ran an empty round after each one.)"""
+        After a round that handed jobs over, the next one runs at once, for jobs that came
+        during it, unless the waiter hears every commit (PostgreSQL, listening): then only
+        after a full batch, since a job committed during the round has woken the wait already.
+        (Woken by every new job, the dispatcher ran an empty round after each one.) On SQLite
+        the waiter hears only this process's commits (`govflow serve --workers N` and a
+        `govflow dispatcher` of its own commit elsewhere). A job given back because the
+        executor refused it is not handed over, so a broker that is down does not make the
+        rounds run back to back."""
         waiter = self._waiter = Waiter(self.govflow.database, self._stop)
         try:
             try:
@@ -78,7 +78,8 @@ class Dispatcher:
                 log.exception("listening for new jobs failed")
             while not self._stop.is_set():
                 try:
-                    busy = self._round()[1]
+                    handed = self.tick()
+                    busy = handed >= self.batch or (handed > 0 and not waiter.hears_every_commit)
                 except Exception:
                     log.exception("dispatcher round failed")
                     busy = False

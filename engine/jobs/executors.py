@@ -56,6 +56,10 @@ class CeleryExecutor:
             broker_connection_timeout=3,
             broker_connection_retry=False,
             broker_connection_max_retries=0,
+            # one try to connect: a refused job goes back to the queue for the next round,
+            # instead of kombu retrying for the connect timeout (6 s a job, the dispatcher
+            # blocked, while the broker is down)
+            broker_transport_options={"max_retries": 0},
         )
 
     def submit(self, lease: Lease) -> None:

@@ -109,6 +109,12 @@ class Waiter:
         self._lost = False
         return True
 
+    @property
+    def hears_every_commit(self) -> bool:
+        """Whether a job committed by any process wakes the wait now: on PostgreSQL while
+        listening. On SQLite only this process's commits set the event."""
+        return self._listening is not None
+
     def wait(self, timeout: float) -> None:
         """Until a job is committed, `timeout` passes or the dispatcher stops, in slices of
         at most a second, so a stop ends it within one."""

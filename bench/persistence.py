@@ -10,6 +10,8 @@ A step is one user-task completion with the engine steps it triggers. Layers mea
   raw      SpiffWorkflow 3.2 alone (CamundaParser spec, default script engine), in memory
   spec     the engine's deployed spec and sandboxed script engine, still in memory
   document `spec` plus loading and dumping the instance document around every step
+  floor    PostgreSQL: `document` with the row read and written back by psycopg alone, in
+           two round trips (the least any design that loads and saves the document costs)
   engine   the whole command: transaction, document, projections, audit, commit
 """
 
@@ -117,6 +119,70 @@ def bench_engine_spec(app: Any, version_id: int, instances: int, documents: bool
             if n >= 10:
                 steps.append(time.perf_counter() - began)
     return steps
+
+
+def bench_floor(app: Any, version_id: int, instances: int) -> tuple[list[float], list[float]]:
+    """PostgreSQL: the least a step costs in any design that reads the case's document and
+    writes it back each step, measured here. The engine's in-memory step with its document
+    (as `bench_engine_spec(documents=True)`), around it psycopg alone: the row read in the
+    transaction's first round trip (BEGIN with it), the fenced write and the COMMIT in one
+    more. No SQLAlchemy, no task rows, queues, element counts or audit row: what the engine
+    writes besides the document is left out, so the engine cannot get below this. Returns
+    each step's time and this process's CPU time in it."""
+    import psycopg
+
+    from engine.runtime.history import prune_history
+    from engine.runtime.serializer import dump_workflow, load_workflow
+
+    with app.database.read_session() as session:
+        loaded = app.services.versions.get(session, version_id)
+    script_engine = app.services.script_engine
+    url = app.database.engine.url.set(drivername="postgresql")
+    steps: list[float] = []
+    cpus: list[float] = []
+    # autocommit: the steps send their own BEGIN and COMMIT, each with another statement
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as driver:
+        driver.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor (id int PRIMARY KEY, version int NOT NULL, "
+            "updated_at timestamptz NOT NULL, document text NOT NULL)"
+        )
+        for n in range(instances + 10):
+            workflow = BpmnWorkflow(
+                loaded.spec, loaded.subprocess_specs, script_engine=script_engine
+            )
+            workflow.task_tree.data.update(START_DATA)
+            workflow.do_engine_steps()
+            driver.execute(
+                "INSERT INTO bench_floor VALUES (%s, 0, now(), %s)", (n, dump_workflow(workflow))
+            )
+            while not workflow.completed:
+                cpu, began = time.process_time(), time.perf_counter()
+                with driver.pipeline():
+                    driver.execute("BEGIN")
+                    cursor = driver.execute(
+                        "SELECT version, document FROM bench_floor WHERE id = %s", (n,)
+                    )
+                version, document = cursor.fetchone()  # type: ignore[misc]
+                workflow = load_workflow(
+                    document, loaded.spec, loaded.subprocess_specs, script_engine
+                )
+                [task] = ready_user_tasks(workflow)
+                task.data.update({"note": "ok"})
+                task.run()
+                workflow.do_engine_steps()
+                prune_history(workflow)
+                with driver.pipeline():
+                    written = driver.execute(
+                        "UPDATE bench_floor SET version = %s, updated_at = now(), document = %s "
+                        "WHERE id = %s AND version = %s",
+                        (version + 1, dump_workflow(workflow), n, version),
+                    )
+                    driver.execute("COMMIT")
+                assert written.rowcount == 1
+                if n >= 10:
+                    steps.append(time.perf_counter() - began)
+                    cpus.append(time.process_time() - cpu)
+    return steps, cpus
 
 
 def bench_commit(app: Any, count: int = 500) -> list[float]:
@@ -280,6 +346,10 @@ def run_on(kind: str, instances: int, raw_step: float, profile: str | None, pre_
     spec_steps = bench_engine_spec(app, version_id, instances, documents=False)
     doc_steps = bench_engine_spec(app, version_id, instances, documents=True)
     commits = bench_commit(app)
+    floor: list[float] = []
+    floor_cpus: list[float] = []
+    if kind == "postgresql":
+        floor, floor_cpus = bench_floor(app, version_id, instances)
     profiler = cProfile.Profile() if profile else None
     rate, starts, steps = bench_engine(app, actor, instances, profiler)
     # counted in a pass of its own: while anyone listens to statements, the batched writes go
@@ -294,6 +364,11 @@ def run_on(kind: str, instances: int, raw_step: float, profile: str | None, pre_
     print(f"bare commit (update 1 row):        {summary_ms(commits)}")
     print(f"engine spec in memory, step:       {summary_ms(spec_steps)}")
     print(f"  + load/prune/dump document:      {summary_ms(doc_steps)}")
+    if floor:
+        print(
+            f"floor: document read + write, psycopg alone: {summary_ms(floor)}; this "
+            f"process's CPU {statistics.median(floor_cpus) * 1000:.2f} ms (median)"
+        )
     print(f"engine start (new instance):       {summary_ms(starts)}")
     print(f"engine step (complete a task):     {summary_ms(steps)}")
     print(f"engine instances/s (10 steps each): {rate:.1f}")
@@ -306,6 +381,13 @@ def run_on(kind: str, instances: int, raw_step: float, profile: str | None, pre_
         f"goal: step <= 2 x raw + 1 commit = {budget * 1000:.2f} ms; "
         f"measured {step * 1000:.2f} ms = {step / budget:.2f}x the budget: {verdict(step, budget)}"
     )
+    if floor:
+        least = statistics.median(floor)
+        print(
+            f"the floor (read and write the document each step, nothing else): "
+            f"{least * 1000:.2f} ms = {least / budget:.2f}x the budget; the engine's step is "
+            f"{step / least:.2f}x the floor"
+        )
     print(
         "where a step goes (medians): "
         f"spiff+engine spec {statistics.median(spec_steps) * 1000:.2f} ms, "

@@ -385,6 +385,17 @@ def main() -> None:
             lambda s, _r: list_tasks(s, clerk, "group", q="step"),
             None,
         ),
+        # ops search every task, not a queue: nothing serves a substring over all task rows
+        (
+            "business key, substring in all open tasks, ops (GET /api/tasks?scope=all&q=)",
+            lambda s, r: list_tasks(s, ops, "all", q=keys[r][-8:]),
+            None,
+        ),
+        (
+            "business key, substring in all tasks of any state, ops (...&state=any)",
+            lambda s, r: list_tasks(s, ops, "all", state="any", q=keys[r][-8:]),
+            None,
+        ),
         ("instances, newest page (ops)", lambda s, _r: list_instances(s, ops), None),
         (
             "instances, newest page, as a clerk (visibility check)",

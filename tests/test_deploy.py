@@ -130,3 +130,28 @@ def test_a_process_calling_another_file_deploys_with_both(gf):
     task = gf.task(instance.id, "inner")
     gf.complete(task.id, gf.clerk("li", "amr"))
     assert gf.detail(instance.id)["status"] == "completed"
+
+
+def test_a_case_start_reads_neither_the_bpmn_nor_the_spec_of_its_version(gf, app):
+    """A start needs its version's id and number; the restored spec is kept in memory. The
+    version row's sources, spec and forms (the window service's: 70 kB of JSON) are not read
+    again for every case."""
+    from sqlalchemy import event
+
+    gf.deploy(review(), forms={"review": FORM_V1})
+    gf.start("review")  # the version is loaded once
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(app.database.engine, "before_cursor_execute", record)
+    try:
+        second = gf.start("review")
+        explicit = gf.app.start("review", gf.designer, version=1)
+    finally:
+        event.remove(app.database.engine, "before_cursor_execute", record)
+    assert gf.detail(second.id)["version"] == gf.detail(explicit.id)["version"] == 1
+    reads = [s for s in seen if "definition_versions" in s]
+    assert reads, "the start looked its version up"
+    assert not [s for s in reads if "definition_versions.sources" in s or ".spec" in s], reads

@@ -53,6 +53,27 @@ def only_department_sees(center: Center, instance_id: str, element_id: str) -> N
     assert center.post(f"/api/tasks/{task['id']}/claim", "front").status_code == 403
 
 
+def test_the_answer_to_an_application_shows_its_case_number_and_status(center):
+    """The front desk sees the number and the status 已接件 the start gave the case in the
+    answer to its POST, as a later read shows them; so does a program that starts the case
+    through the Python API."""
+    started = center.start(
+        "window_service", "front", item_code="amr-01", applicant_name="张三", phone=PHONE
+    )
+    assert re.fullmatch(r"36078100000020261102\d{6}", started["business_key"])
+    assert (started["case_status"], started["case_status_name"]) == (1, "已接件")
+    read = center.case(started["id"])
+    assert (read["business_key"], read["case_status"]) == (started["business_key"], 1)
+    # and so does the case an embedding program gets back from the Python API
+    case = center.app.start(
+        "window_service",
+        center.app.actor("front"),
+        variables={"item_code": "amr-01", "applicant_name": "李四", "phone": PHONE},
+    )
+    assert re.fullmatch(r"36078100000020261102\d{6}", case.business_key or "")
+    assert case.case_status == 1
+
+
 def test_a_normal_case_is_accepted_approved_in_two_levels_handed_out_and_rated(center):
     case_id = apply(center, "amr-05")  # 食品经营许可: 10 working days, two levels, a licence
     case = center.case(case_id)

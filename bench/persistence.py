@@ -60,6 +60,15 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
     return workflow.get_tasks(state=TaskState.READY, manual=True)
 
 
+def complete_next(workflow: BpmnWorkflow) -> None:
+    """A clerk's step in memory: the one ready user task completed with the engine steps it
+    triggers (what every layer below times)."""
+    [task] = ready_user_tasks(workflow)
+    task.data.update({"note": "ok"})
+    task.run()
+    workflow.do_engine_steps()
+
+
 def run_in_memory(workflow: BpmnWorkflow, step_times: list[float]) -> None:
     """Drive one instance to its end, timing each completion with its engine steps."""
     workflow.task_tree.data.update(START_DATA)
@@ -109,10 +118,7 @@ def bench_engine_spec(app: Any, version_id: int, instances: int, documents: bool
                 workflow = load_workflow(
                     document, loaded.spec, loaded.subprocess_specs, script_engine
                 )
-            [task] = ready_user_tasks(workflow)
-            task.data.update({"note": "ok"})
-            task.run()
-            workflow.do_engine_steps()
+            complete_next(workflow)
             if documents:
                 prune_history(workflow)
                 document = dump_workflow(workflow)
@@ -167,10 +173,7 @@ def bench_floor(app: Any, version_id: int, instances: int) -> tuple[list[float],
                 workflow = load_workflow(
                     document, loaded.spec, loaded.subprocess_specs, script_engine
                 )
-                [task] = ready_user_tasks(workflow)
-                task.data.update({"note": "ok"})
-                task.run()
-                workflow.do_engine_steps()
+                complete_next(workflow)
                 prune_history(workflow)
                 with one_send(driver):
                     written = driver.execute(

@@ -134,7 +134,7 @@ def test_a_process_calling_another_file_deploys_with_both(gf):
 
 def test_a_case_start_reads_neither_the_bpmn_nor_the_spec_of_its_version(gf, app):
     """A start needs its version's id and number; the restored spec is kept in memory. The
-    version row's sources, spec and forms (the window service's: 70 kB of JSON) are not read
+    version row's sources and spec (the window service's: 66,000 characters) are not read
     again for every case."""
     from sqlalchemy import event
 

@@ -611,9 +611,14 @@ class Runner:
         if notes.business_key and notes.business_key != instance.business_key:
             # queued with the command's other writes (write_batch), in this order: after the
             # new task and queue rows they rename, before the commit
-            renamed = {"case_id": instance.id, "new_key": notes.business_key}
-            for statement in (_RENAME_CASE, _RENAME_TASKS, _RENAME_QUEUES):
-                write_batch.write(session, statement, renamed)
+            key = {"business_key": notes.business_key}
+            write_batch.write(session, *prepared.update_where(_INSTANCES, {"id": instance.id}, key))
+            write_batch.write(
+                session, *prepared.update_where(_TASKS, {"instance_id": instance.id}, key)
+            )
+            write_batch.write(
+                session, _RENAME_QUEUES, {"case_id": instance.id, "new_key": notes.business_key}
+            )
             for held in list(session.identity_map.values()):
                 if isinstance(held, HumanTask) and held.instance_id == instance.id:
                     set_committed_value(held, "business_key", notes.business_key)
@@ -657,7 +662,10 @@ class Runner:
             )
         if notes.statuses:
             last = notes.statuses[-1][0]
-            write_batch.write(session, _SET_CASE_STATUS, {"case_id": instance.id, "code": last})
+            write_batch.write(
+                session,
+                *prepared.update_where(_INSTANCES, {"id": instance.id}, {"case_status": last}),
+            )
             set_committed_value(instance, "case_status", last)
             ctx.audit_details["case_status"] = [STATUS_NAMES[c] for c, _ in notes.statuses]
 
@@ -700,19 +708,10 @@ class Runner:
 _AUDIT_INSERT = insert(AuditEvent.__table__).inline()
 
 # A case's notes, queued with the command's other writes instead of a round trip each (the
-# case number's rewrite was three; docs/performance.md, "Monday"). Bound names differ from
-# the columns', which an UPDATE would take for values to set.
+# case number's rewrite was three; docs/performance.md, "Monday"); the plain updates are
+# prepared.update_where's. Bound names differ from the columns', which an UPDATE would take
+# for values to set.
 _INSTANCES, _TASKS, _QUEUES = Instance.__table__, HumanTask.__table__, TaskCandidate.__table__
-_RENAME_CASE = (
-    update(_INSTANCES)
-    .where(_INSTANCES.c.id == bindparam("case_id"))
-    .values(business_key=bindparam("new_key"))
-)
-_RENAME_TASKS = (
-    update(_TASKS)
-    .where(_TASKS.c.instance_id == bindparam("case_id"))
-    .values(business_key=bindparam("new_key"))
-)
 _RENAME_QUEUES = (
     update(_QUEUES)
     .where(
@@ -721,11 +720,6 @@ _RENAME_QUEUES = (
         )
     )
     .values(business_key=bindparam("new_key"))
-)
-_SET_CASE_STATUS = (
-    update(_INSTANCES)
-    .where(_INSTANCES.c.id == bindparam("case_id"))
-    .values(case_status=bindparam("code"))
 )
 _ADD_CASE_STATUS = insert(CaseStatus.__table__).inline()  # no RETURNING of the new ids
 
